@@ -1,0 +1,24 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+SWIFT ?= swift
+BIN := .build/release/clipascene
+EXAMPLE := examples/bull.jpg
+
+.PHONY: run test setup setup-test build clean
+
+run: setup build
+	@$(BIN) inspect $(EXAMPLE)
+
+test: setup-test build
+	$(SWIFT) test -c release
+
+setup:
+	@scripts/setup
+
+setup-test:
+	@scripts/setup --test
+
+build:
+	@$(SWIFT) build -c release
+
+clean:
+	rm -rf .build

@@ -1,0 +1,144 @@
+import Foundation
+
+/// The container formats we recognise by their first bytes.
+public enum ImageFormat: String, Sendable, Codable {
+    case png, jpeg
+    // Recognised only to name them in an error; not decoded.
+    case gif, bmp, webp, tiff, heic, svg
+
+    /// Formats `decode` accepts.
+    public var isDecodable: Bool { self == .png || self == .jpeg }
+
+    /// Identifies a format from the file's magic bytes; the name of the file is never consulted.
+    public static func sniff(_ bytes: some Collection<UInt8>) -> ImageFormat? {
+        let head = Array(bytes.prefix(32))
+        func starts(_ magic: [UInt8], at offset: Int = 0) -> Bool {
+            head.count >= offset + magic.count && Array(head[offset..<offset + magic.count]) == magic
+        }
+        if starts([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return .png }
+        if starts([0xFF, 0xD8, 0xFF]) { return .jpeg }
+        if starts(Array("GIF8".utf8)) { return .gif }
+        if starts(Array("BM".utf8)) { return .bmp }
+        if starts(Array("RIFF".utf8)) && starts(Array("WEBP".utf8), at: 8) { return .webp }
+        if starts([0x49, 0x49, 0x2A, 0x00]) || starts([0x4D, 0x4D, 0x00, 0x2A]) { return .tiff }
+        if starts(Array("ftyp".utf8), at: 4) { return .heic }
+        let text = String(decoding: head, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        if text.hasPrefix("<svg") || (text.hasPrefix("<?xml") && text.contains("svg")) { return .svg }
+        return nil
+    }
+}
+
+/// What a file's header says, read without decoding pixels.
+public struct ImageInfo: Sendable, Equatable, Codable {
+    public var format: ImageFormat
+    public var width: Int
+    public var height: Int
+    /// Channels as stored: 1 gray, 2 gray+alpha, 3 colour, 4 colour+alpha (or CMYK for JPEG).
+    public var channels: Int
+    public var bitDepth: Int
+    /// EXIF orientation (1–8) for JPEG; 1 when absent. `width`/`height` are as displayed.
+    public var orientation: Int
+}
+
+public enum ImageError: Error, CustomStringConvertible, Equatable {
+    case notFound(String)
+    case isDirectory(String)
+    case unreadable(String, String)
+    case empty(String)
+    case unsupportedFormat(String, ImageFormat?)
+    case corrupt(String, ImageFormat, String)
+    case tooLarge(String, width: Int, height: Int, limit: Int)
+    case encodeFailed(String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let p): return "\(p): no such file"
+        case .isDirectory(let p): return "\(p): is a directory, not an image file"
+        case .unreadable(let p, let why): return "\(p): cannot be read (\(why))"
+        case .empty(let p): return "\(p): the file is empty"
+        case .unsupportedFormat(let p, let f):
+            if let f { return "\(p): \(f.rawValue.uppercased()) images are not supported; convert it to PNG or JPEG" }
+            return "\(p): not a PNG or JPEG file (unrecognised leading bytes); give a PNG or JPEG image"
+        case .corrupt(let p, let f, let why): return "\(p): damaged \(f.rawValue.uppercased()) data (\(why))"
+        case .tooLarge(let p, let w, let h, let limit):
+            return "\(p): \(w)×\(h) is \(w * h) pixels, above the limit of \(limit); shrink the image or raise the limit"
+        case .encodeFailed(let why): return "could not encode PNG (\(why))"
+        }
+    }
+}
+
+/// Reading and writing image files. Formats are chosen by content, never by name.
+public enum ImageFile {
+    /// The default ceiling on width × height, checked from the header before pixels are allocated.
+    public static let defaultMaxPixels = 50_000_000
+
+    /// Reads a file's bytes with errors that name the file.
+    public static func readBytes(path: String) throws -> Data {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw ImageError.notFound(path) }
+        if isDir.boolValue { throw ImageError.isDirectory(path) }
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe)
+        } catch {
+            throw ImageError.unreadable(path, (error as NSError).localizedDescription)
+        }
+        if data.isEmpty { throw ImageError.empty(path) }
+        return data
+    }
+
+    /// Header facts for a file on disk.
+    public static func inspect(path: String) throws -> ImageInfo {
+        try inspect(data: readBytes(path: path), name: path)
+    }
+
+    /// Header facts for bytes in memory. `name` is used in error messages.
+    public static func inspect(data: Data, name: String = "image") throws -> ImageInfo {
+        if data.isEmpty { throw ImageError.empty(name) }
+        switch ImageFormat.sniff(data) {
+        case .png: return try PNGCodec.info(data, name: name)
+        case .jpeg: return try JPEGCodec.info(data, name: name)
+        case let other: throw ImageError.unsupportedFormat(name, other)
+        }
+    }
+
+    /// Decodes a PNG or JPEG file to RGB in [0,1], alpha composited on white, EXIF orientation applied.
+    public static func decode(path: String, maxPixels: Int = defaultMaxPixels) throws -> RGBImage {
+        try decode(data: readBytes(path: path), name: path, maxPixels: maxPixels)
+    }
+
+    /// Decodes PNG or JPEG bytes.
+    public static func decode(data: Data, name: String = "image", maxPixels: Int = defaultMaxPixels) throws -> RGBImage {
+        let info = try inspect(data: data, name: name)
+        if info.width <= 0 || info.height <= 0 {
+            throw ImageError.corrupt(name, info.format, "zero width or height")
+        }
+        if info.width * info.height > maxPixels {
+            throw ImageError.tooLarge(name, width: info.width, height: info.height, limit: maxPixels)
+        }
+        switch info.format {
+        case .png: return try PNGCodec.decode(data, name: name)
+        case .jpeg: return try JPEGCodec.decode(data, info: info, name: name)
+        default: throw ImageError.unsupportedFormat(name, info.format)
+        }
+    }
+
+    /// Writes an image as 8-bit RGB PNG, atomically (temporary file, then rename).
+    public static func writePNG(_ image: RGBImage, to path: String) throws {
+        let bytes = try PNGCodec.encode(image)
+        try writeAtomically(bytes, to: path)
+    }
+
+    /// Writes a gray image as 8-bit gray PNG, atomically.
+    public static func writePNG(_ image: GrayImage, to path: String) throws {
+        let bytes = try PNGCodec.encode(image)
+        try writeAtomically(bytes, to: path)
+    }
+
+    /// Writes bytes to a temporary file next to `path`, then renames it into place,
+    /// so a reader never sees half a file.
+    public static func writeAtomically(_ data: Data, to path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        try data.write(to: url, options: .atomic)
+    }
+}

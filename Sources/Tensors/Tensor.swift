@@ -1,0 +1,79 @@
+import CBLAS
+
+/// A dense float32 array with a shape, row-major (last index fastest).
+public struct Tensor: Sendable, Equatable {
+    public private(set) var shape: [Int]
+    public var data: [Float]
+
+    public init(shape: [Int], data: [Float]) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
+        precondition(shape.reduce(1, *) == data.count,
+                     "shape \(shape) needs \(shape.reduce(1, *)) values, got \(data.count)")
+        self.shape = shape
+        self.data = data
+    }
+
+    public init(zeros shape: [Int]) {
+        self.init(shape: shape, data: [Float](repeating: 0, count: shape.reduce(1, *)))
+    }
+
+    public init(repeating value: Float, shape: [Int]) {
+        self.init(shape: shape, data: [Float](repeating: value, count: shape.reduce(1, *)))
+    }
+
+    public var count: Int { data.count }
+    public var rank: Int { shape.count }
+
+    /// The same values under another shape with the same element count.
+    public func reshaped(_ newShape: [Int]) -> Tensor {
+        Tensor(shape: newShape, data: data)
+    }
+
+    public subscript(indices: Int...) -> Float {
+        get { data[flatIndex(indices)] }
+        set { data[flatIndex(indices)] = newValue }
+    }
+
+    private func flatIndex(_ indices: [Int]) -> Int {
+        precondition(indices.count == shape.count, "index rank \(indices.count) ≠ tensor rank \(shape.count)")
+        var flat = 0
+        for (i, n) in zip(indices, shape) {
+            precondition(i >= 0 && i < n, "index \(indices) out of bounds for shape \(shape)")
+            flat = flat * n + i
+        }
+        return flat
+    }
+}
+
+/// C = alpha · op(A) · op(B) + beta · C on raw row-major buffers, through OpenBLAS.
+/// op(A) is M×K, op(B) is K×N, C is M×N.
+@inline(__always)
+public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                  alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                  b: UnsafePointer<Float>, ldb: Int,
+                  beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    guard m > 0, n > 0 else { return }
+    cblas_sgemm(CblasRowMajor,
+                transA ? CblasTrans : CblasNoTrans,
+                transB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+/// Matrix product of two rank-2 tensors, optionally transposing either.
+public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
+    precondition(a.rank == 2 && b.rank == 2, "matmul takes rank-2 tensors, got \(a.shape) and \(b.shape)")
+    let (m, ka) = transposeA ? (a.shape[1], a.shape[0]) : (a.shape[0], a.shape[1])
+    let (kb, n) = transposeB ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1])
+    precondition(ka == kb, "matmul inner dimensions differ: \(a.shape) × \(b.shape)")
+    var out = Tensor(zeros: [m, n])
+    a.data.withUnsafeBufferPointer { pa in
+        b.data.withUnsafeBufferPointer { pb in
+            out.data.withUnsafeMutableBufferPointer { pc in
+                guard let ap = pa.baseAddress, let bp = pb.baseAddress, let cp = pc.baseAddress else { return }
+                sgemm(transA: transposeA, transB: transposeB, m: m, n: n, k: ka,
+                      a: ap, lda: a.shape[1], b: bp, ldb: b.shape[1], c: cp, ldc: n)
+            }
+        }
+    }
+    return out
+}

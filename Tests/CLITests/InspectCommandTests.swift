@@ -1,0 +1,106 @@
+import Foundation
+import XCTest
+import Imaging
+
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+/// The built executable: $CLIPASCENE_BIN, else the newest of the release and debug builds.
+func clipasceneBinary() throws -> String {
+    if let env = ProcessInfo.processInfo.environment["CLIPASCENE_BIN"] { return env }
+    let candidates = ["release", "debug"].map { repoRoot.appendingPathComponent(".build/\($0)/clipascene").path }
+    let existing = candidates.filter { FileManager.default.isExecutableFile(atPath: $0) }
+    let newest = existing.max { a, b in
+        let da = (try? FileManager.default.attributesOfItem(atPath: a)[.modificationDate] as? Date) ?? .distantPast
+        let db = (try? FileManager.default.attributesOfItem(atPath: b)[.modificationDate] as? Date) ?? .distantPast
+        return da < db
+    }
+    guard let newest else { throw XCTSkip("build clipascene first (make build)") }
+    return newest
+}
+
+struct RunResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+func runCLI(_ args: [String]) throws -> RunResult {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: try clipasceneBinary())
+    p.arguments = args
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return RunResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                     stderr: String(decoding: e, as: UTF8.self))
+}
+
+final class InspectCommandTests: XCTestCase {
+    func testVersionAndHelp() throws {
+        let v = try runCLI(["--version"])
+        XCTAssertEqual(v.status, 0)
+        XCTAssertTrue(v.stdout.hasPrefix("0."), v.stdout)
+        let h = try runCLI(["--help"])
+        XCTAssertEqual(h.status, 0)
+        XCTAssertTrue(h.stdout.contains("inspect"))
+    }
+
+    func json(_ text: String) throws -> [String: Any] {
+        try XCTUnwrap(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+    }
+
+    func testInspectExample() throws {
+        let r = try runCLI(["inspect", repoRoot.appendingPathComponent("examples/bull.jpg").path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let obj = try json(r.stdout)
+        XCTAssertEqual(obj["format"] as? String, "jpeg")
+        XCTAssertEqual(obj["width"] as? Int, 500)
+        XCTAssertEqual(obj["height"] as? Int, 500)
+        XCTAssertEqual(obj["channels"] as? Int, 3)
+        XCTAssertEqual(obj["defaultCheckpointsReady"] as? Bool, true)
+        let ck = try XCTUnwrap(obj["checkpoints"] as? [String: String])
+        XCTAssertEqual(ck["efficientnet-lite0"], "valid")
+        XCTAssertEqual(ck["u2netp"], "valid")
+        XCTAssertEqual(r.stdout.split(separator: "\n").count, 1, "one JSON object on one line")
+    }
+
+    func testJPEGNamedPNGIsReportedAsJPEG() throws {
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("really-a-jpeg-\(UUID()).png")
+        try FileManager.default.copyItem(at: repoRoot.appendingPathComponent("examples/house.jpg"), to: tmp)
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        let r = try runCLI(["inspect", tmp.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try json(r.stdout)["format"] as? String, "jpeg")
+    }
+
+    func testBadInputExitsNonZeroWithAMessageAndNothingOnStdout() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let bull = try Data(contentsOf: repoRoot.appendingPathComponent("examples/bull.jpg"))
+        try Data().write(to: dir.appendingPathComponent("empty.jpg"))
+        try bull.prefix(bull.count / 3).write(to: dir.appendingPathComponent("cut.jpg"))
+        try Data("GIF89a....".utf8).write(to: dir.appendingPathComponent("anim.png"))
+        let cases: [(String, String)] = [
+            (dir.appendingPathComponent("missing.png").path, "no such file"),
+            (dir.appendingPathComponent("empty.jpg").path, "empty"),
+            (dir.appendingPathComponent("cut.jpg").path, "truncated"),
+            (dir.appendingPathComponent("anim.png").path, "GIF"),
+            (dir.path, "directory"),
+        ]
+        for (path, phrase) in cases {
+            let r = try runCLI(["inspect", path])
+            XCTAssertNotEqual(r.status, 0, path)
+            XCTAssertEqual(r.stdout, "", path)
+            XCTAssertTrue(r.stderr.contains(phrase), "\(path): \(r.stderr)")
+        }
+        let big = try runCLI(["inspect", "--max-pixels", "1000", repoRoot.appendingPathComponent("examples/bull.jpg").path])
+        XCTAssertNotEqual(big.status, 0)
+        XCTAssertTrue(big.stderr.contains("above the limit"), big.stderr)
+    }
+}

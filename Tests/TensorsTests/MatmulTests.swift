@@ -1,0 +1,83 @@
+import XCTest
+import Tensors
+
+final class MatmulTests: XCTestCase {
+    struct LCG {
+        var state: UInt64
+        mutating func next() -> Float {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(state >> 40) / Float(1 << 24) - 0.5
+        }
+    }
+
+    func naive(_ a: Tensor, _ b: Tensor, _ ta: Bool, _ tb: Bool) -> Tensor {
+        let m = ta ? a.shape[1] : a.shape[0], k = ta ? a.shape[0] : a.shape[1]
+        let n = tb ? b.shape[0] : b.shape[1]
+        var c = Tensor(zeros: [m, n])
+        for i in 0..<m {
+            for j in 0..<n {
+                var s: Double = 0
+                for p in 0..<k {
+                    let av = ta ? a[p, i] : a[i, p]
+                    let bv = tb ? b[j, p] : b[p, j]
+                    s += Double(av) * Double(bv)
+                }
+                c[i, j] = Float(s)
+            }
+        }
+        return c
+    }
+
+    func testMatmulAgainstNaive() {
+        var rng = LCG(state: 42)
+        for (m, k, n) in [(1, 1, 1), (3, 5, 7), (17, 33, 9), (64, 128, 50), (50, 768, 31)] {
+            for ta in [false, true] {
+                for tb in [false, true] {
+                    let a = Tensor(shape: ta ? [k, m] : [m, k], data: (0..<(m * k)).map { _ in rng.next() })
+                    let b = Tensor(shape: tb ? [n, k] : [k, n], data: (0..<(k * n)).map { _ in rng.next() })
+                    let fast = matmul(a, b, transposeA: ta, transposeB: tb)
+                    let slow = naive(a, b, ta, tb)
+                    XCTAssertEqual(fast.shape, [m, n])
+                    let err = zip(fast.data, slow.data).map { abs($0 - $1) }.max() ?? 0
+                    XCTAssertLessThan(err, 1e-4 * Float(k).squareRoot(), "m\(m) k\(k) n\(n) ta\(ta) tb\(tb)")
+                }
+            }
+        }
+    }
+
+    func testEmptyInnerDimensionGivesZeros() {
+        let c = matmul(Tensor(zeros: [2, 0]), Tensor(zeros: [0, 3]))
+        XCTAssertEqual(c, Tensor(zeros: [2, 3]))
+    }
+
+    func testParallelForCoversEveryIndexOnce() {
+        for threads in [1, 2, 3] {
+            ComputeThreads.set(threads)
+            XCTAssertEqual(ComputeThreads.count, threads)
+            let n = 1003
+            var hits = [Int](repeating: 0, count: n)
+            hits.withUnsafeMutableBufferPointer { h in
+                let box = UncheckedSendable(h)
+                parallelFor(n) { range in for i in range { box.value[i] += 1 } }
+            }
+            XCTAssertEqual(hits, [Int](repeating: 1, count: n))
+        }
+        ComputeThreads.set(0)
+        XCTAssertEqual(ComputeThreads.count, 1, "budget is clamped to at least one thread")
+        ComputeThreads.set(ComputeThreads.defaultCount())
+    }
+
+    func testMatmulInsideParallelForIsCorrect() {
+        // BLAS is forced single-threaded inside our loops; results must not change.
+        var rng = LCG(state: 7)
+        let a = Tensor(shape: [40, 60], data: (0..<2400).map { _ in rng.next() })
+        let b = Tensor(shape: [60, 20], data: (0..<1200).map { _ in rng.next() })
+        let expected = matmul(a, b)
+        var results = [Tensor](repeating: Tensor(zeros: [0]), count: 4)
+        results.withUnsafeMutableBufferPointer { r in
+            let box = UncheckedSendable(r)
+            parallelFor(4) { range in for i in range { box.value[i] = matmul(a, b) } }
+        }
+        for r in results { XCTAssertEqual(r, expected) }
+    }
+}
