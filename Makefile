@@ -9,7 +9,7 @@ run: setup build
 	@$(BIN) inspect $(EXAMPLE)
 
 test: setup-test build
-	$(SWIFT) test -c release
+	$(SWIFT) test -c release --disable-swift-testing
 
 setup:
 	@scripts/setup
