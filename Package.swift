@@ -25,18 +25,20 @@ let package = Package(
         .target(name: "Tensors", dependencies: ["CBLAS"], swiftSettings: fastMath),
         // Layer 3: images.
         .target(name: "Imaging", dependencies: ["Tensors", "CPNG", "CJPEG"], swiftSettings: fastMath),
-        // Layer 5: weights and networks (layer 4, Vector, arrives with the renderer).
+        // Layer 4: strokes, the differentiable rasteriser, SVG. Layer 5: weights and networks.
+        .target(name: "Vector", dependencies: ["Tensors", "Imaging"], swiftSettings: fastMath),
         .target(name: "Models", dependencies: ["Tensors", "Imaging"], swiftSettings: fastMath),
         // Layer 8: the executable.
         .executableTarget(
             name: "clipascene",
             dependencies: [
-                "Tensors", "Imaging", "Models",
+                "Tensors", "Imaging", "Vector", "Models",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastMath),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "CJPEG"]),
+        .testTarget(name: "VectorTests", dependencies: ["Vector", "Imaging", "Models"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models"]),
         .testTarget(name: "CLITests", dependencies: ["Imaging"]),
     ],

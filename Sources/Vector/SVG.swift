@@ -1,0 +1,113 @@
+import Foundation
+
+/// A clip region given as SVG path data (filled with the even-odd rule).
+public struct SVGClipPath: Sendable, Equatable {
+    public var id: String
+    public var pathData: String
+    public init(id: String, pathData: String) {
+        self.id = id
+        self.pathData = pathData
+    }
+}
+
+/// A named group of strokes, optionally clipped.
+public struct SVGGroup: Sendable, Equatable {
+    public var id: String?
+    public var strokes: [Stroke]
+    public var clipPathID: String?
+    public init(id: String? = nil, strokes: [Stroke], clipPathID: String? = nil) {
+        self.id = id
+        self.strokes = strokes
+        self.clipPathID = clipPathID
+    }
+}
+
+/// An SVG 1.1 document of black strokes: what users see and what the engine reads back.
+public struct SVGDocument: Sendable, Equatable {
+    public var width: Double
+    public var height: Double
+    public var groups: [SVGGroup]
+    public var clipPaths: [SVGClipPath]
+    /// Paint a white page under the strokes (viewers with dark themes otherwise show black on black).
+    public var whiteBackground: Bool
+
+    public init(width: Double, height: Double, groups: [SVGGroup], clipPaths: [SVGClipPath] = [],
+                whiteBackground: Bool = true) {
+        self.width = width
+        self.height = height
+        self.groups = groups
+        self.clipPaths = clipPaths
+        self.whiteBackground = whiteBackground
+    }
+
+    public init(width: Double, height: Double, strokes: [Stroke]) {
+        self.init(width: width, height: height, groups: [SVGGroup(strokes: strokes)])
+    }
+
+    /// Every stroke, in drawing order.
+    public var strokes: [Stroke] { groups.flatMap(\.strokes) }
+}
+
+/// Formats a coordinate to at most two decimals, without trailing zeros.
+func svgNumber(_ v: Double) -> String {
+    var s = String(format: "%.2f", v)
+    if s.contains(".") {
+        while s.hasSuffix("0") { s.removeLast() }
+        if s.hasSuffix(".") { s.removeLast() }
+    }
+    return s == "-0" ? "0" : s
+}
+
+extension SVGDocument {
+    /// The SVG text. Coordinates have two decimals; one `<path>` per stroke.
+    public func xml() -> String {
+        let w = svgNumber(width), h = svgNumber(height)
+        var out = """
+        <?xml version="1.0" encoding="UTF-8"?>
+        <svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="\(w)" height="\(h)" viewBox="0 0 \(w) \(h)">
+
+        """
+        if !clipPaths.isEmpty {
+            out += "<defs>\n"
+            for c in clipPaths {
+                out += "<clipPath id=\"\(xmlEscape(c.id))\"><path d=\"\(xmlEscape(c.pathData))\" clip-rule=\"evenodd\"/></clipPath>\n"
+            }
+            out += "</defs>\n"
+        }
+        if whiteBackground { out += "<rect width=\"\(w)\" height=\"\(h)\" fill=\"white\"/>\n" }
+        for g in groups {
+            var attrs = ""
+            if let id = g.id { attrs += " id=\"\(xmlEscape(id))\"" }
+            if let clip = g.clipPathID { attrs += " clip-path=\"url(#\(xmlEscape(clip)))\"" }
+            out += "<g\(attrs)>\n"
+            for s in g.strokes where s.isFinite { out += pathElement(s) + "\n" }
+            out += "</g>\n"
+        }
+        out += "</svg>\n"
+        return out
+    }
+
+    func pathElement(_ s: Stroke) -> String {
+        var d = "M \(svgNumber(Double(s.points[0].x))) \(svgNumber(Double(s.points[0].y)))"
+        for j in 0..<s.segmentCount {
+            d += " C"
+            for k in 1...3 {
+                let p = s.points[3 * j + k]
+                d += " \(svgNumber(Double(p.x))) \(svgNumber(Double(p.y)))"
+            }
+        }
+        // Every path carries its full style, so a path copied out of the file still draws the same.
+        return "<path d=\"\(d)\" fill=\"none\" stroke=\"black\" stroke-width=\"\(svgNumber(Double(2 * s.halfWidth)))\" "
+            + "stroke-opacity=\"\(svgNumber(Double(min(1, max(0, s.opacity)))))\" stroke-linecap=\"round\" stroke-linejoin=\"round\"/>"
+    }
+
+    /// Writes the document atomically (temporary file, then rename).
+    public func write(to path: String) throws {
+        try Data(xml().utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+}
+
+func xmlEscape(_ s: String) -> String {
+    s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+        .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+}

@@ -1,0 +1,55 @@
+/// A black stroke along one or more joined cubic Bézier segments.
+///
+/// `points` holds 1 + 3·segments control points in pixel coordinates (origin top-left,
+/// y down): P0, then (C1, C2, P) per segment. `halfWidth` is diffvg's `stroke_width`
+/// (the SVG `stroke-width` is twice it). Caps and joins are round.
+public struct Stroke: Sendable, Equatable, Codable {
+    public var points: [SIMD2<Float>]
+    public var halfWidth: Float
+    public var opacity: Float
+
+    public init(points: [SIMD2<Float>], halfWidth: Float = 1.5, opacity: Float = 1) {
+        precondition(points.count >= 4 && (points.count - 1) % 3 == 0,
+                     "a stroke needs 1 + 3·n control points, got \(points.count)")
+        self.points = points
+        self.halfWidth = halfWidth
+        self.opacity = opacity
+    }
+
+    public var segmentCount: Int { (points.count - 1) / 3 }
+
+    /// True when every number is finite, so the stroke can be drawn.
+    public var isFinite: Bool {
+        halfWidth.isFinite && opacity.isFinite && points.allSatisfy { $0.x.isFinite && $0.y.isFinite }
+    }
+
+    /// The point at parameter `t` ∈ [0,1] of segment `segment`.
+    public func point(segment: Int, t: Float) -> SIMD2<Float> {
+        let b = bernstein(t)
+        let i = 3 * segment
+        return b.x * points[i] + b.y * points[i + 1] + b.z * points[i + 2] + b.w * points[i + 3]
+    }
+
+    /// The same stroke with every coordinate and the width multiplied by `s`.
+    public func scaled(by s: Float) -> Stroke {
+        Stroke(points: points.map { $0 * s }, halfWidth: halfWidth * s, opacity: opacity)
+    }
+}
+
+/// Cubic Bernstein weights (1−t)³, 3t(1−t)², 3t²(1−t), t³.
+@inline(__always)
+func bernstein(_ t: Float) -> SIMD4<Float> {
+    let s = 1 - t
+    return SIMD4(s * s * s, 3 * t * s * s, 3 * t * t * s, t * t * t)
+}
+
+/// Gradients of a scalar loss with respect to one stroke's parameters.
+public struct StrokeGradient: Sendable, Equatable {
+    public var points: [SIMD2<Float>]
+    public var halfWidth: Float
+
+    public init(points: [SIMD2<Float>], halfWidth: Float) {
+        self.points = points
+        self.halfWidth = halfWidth
+    }
+}

@@ -1,0 +1,97 @@
+import ArgumentParser
+import Foundation
+import Tensors
+import Vector
+
+/// Wall-clock seconds of the fastest of `repeats` runs (after one warm-up).
+func bestTime(repeats: Int, _ body: () -> Void) -> Double {
+    body()
+    var best = Double.infinity
+    for _ in 0..<max(1, repeats) {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        body()
+        best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+    }
+    return best
+}
+
+/// The sgemm throughput of this machine right now, the yardstick every other figure is a ratio to.
+struct Roofline {
+    let gflops: Double
+    let threads: Int
+
+    static func measure(threads: Int) -> Roofline {
+        let (m, n, k) = (512, 512, 512)
+        let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: k * n)
+        var c = [Float](repeating: 0, count: m * n)
+        let saved = ComputeThreads.count
+        ComputeThreads.set(threads)
+        defer { ComputeThreads.set(saved) }
+        let t = bestTime(repeats: 5) {
+            a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+                sgemm(m: m, n: n, k: k, a: pa.baseAddress!, lda: k, b: pb.baseAddress!, ldb: n, c: pc.baseAddress!, ldc: n)
+            }}}
+        }
+        return Roofline(gflops: 2.0 * Double(m * n * k) / t / 1e9, threads: threads)
+    }
+
+    /// How long `flops` would take at the sgemm rate.
+    func seconds(forFlops flops: Double) -> Double { flops / (gflops * 1e9) }
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time each component and compare it with the sgemm roofline measured in the same run.")
+
+    @Argument(help: "What to time: render (more to come).")
+    var components: [String] = ["render"]
+
+    @Option(help: "Threads for the timed work (default: all cores).")
+    var threads: Int = ComputeThreads.defaultCount()
+
+    func run() throws {
+        let known = ["render"]
+        for c in components where !known.contains(c) {
+            throw ValidationError("unknown component '\(c)'; choose from: \(known.joined(separator: ", "))")
+        }
+        let one = Roofline.measure(threads: 1)
+        let all = Roofline.measure(threads: threads)
+        print("sgemm roofline (512³): \(String(format: "%.1f", one.gflops)) GFLOP/s on 1 thread, "
+              + "\(String(format: "%.1f", all.gflops)) GFLOP/s on \(threads)")
+        if components.contains("render") { benchRender(roof: one) }
+    }
+
+    func benchRender(roof: Roofline) {
+        print("\nrender (differentiable rasteriser; random-walk strokes as the engine initialises them)")
+        print("strokes  canvas   threads  forward ms  backward ms  total ms")
+        for (n, size) in [(64, 224), (64, 448), (256, 224), (256, 448)] {
+            var gen = BenchRandom(seed: UInt64(n * 1000 + size))
+            let strokes: [Stroke] = (0..<n).map { _ in
+                var p = SIMD2<Float>(gen.next() * Float(size), gen.next() * Float(size))
+                var pts = [p]
+                let step = Float(size) * 0.05
+                for _ in 0..<3 { p += SIMD2(gen.next() - 0.5, gen.next() - 0.5) * step * 2; pts.append(p) }
+                return Stroke(points: pts, halfWidth: 1.5 * Float(size) / 224)
+            }
+            let dImage = (0..<(size * size)).map { _ in gen.next() - 0.5 }
+            for t in Set([1, threads]).sorted() {
+                ComputeThreads.set(t)
+                var raster = Raster.render(strokes, width: size, height: size)
+                let fwd = bestTime(repeats: 20) { raster = Raster.render(strokes, width: size, height: size) }
+                let bwd = bestTime(repeats: 20) { _ = raster.backward(dImage) }
+                print(String(format: "%7d  %4d²  %8d  %10.2f  %11.2f  %8.2f", n, size, t, fwd * 1e3, bwd * 1e3, (fwd + bwd) * 1e3))
+            }
+        }
+        ComputeThreads.set(threads)
+    }
+}
+
+/// A small deterministic generator for benchmark scenes (uniform in [0,1)).
+struct BenchRandom {
+    var state: UInt64
+    init(seed: UInt64) { state = seed &+ 0x9E3779B97F4A7C15 }
+    mutating func next() -> Float {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return Float(state >> 40) / Float(1 << 24)
+    }
+}
