@@ -1,0 +1,186 @@
+import Foundation
+import Tensors
+
+/// EfficientNet-Lite0 (ImageNet-1k), the default perceptual encoder: features after any of
+/// its 16 MBConv blocks, and the gradient of a loss on those features back to the input
+/// image with the weights frozen. BatchNorm is folded into the convolutions at load time.
+///
+/// Lite0 is EfficientNet-B0 without squeeze-excite, with ReLU6 and a fixed stem (32) and
+/// head (1280); convolutions use TensorFlow's SAME padding (asymmetric for stride 2).
+public final class EfficientNetLite0: Sendable {
+    struct Block: Sendable {
+        let expand: PointwiseConv?
+        let depthwise: DepthwiseConv
+        let project: PointwiseConv
+        let residual: Bool
+    }
+
+    let stem: Conv2D
+    let blocks: [Block]
+    let head: PointwiseConv
+    let classifierWeight: [Float]   // [1000 × 1280]
+    let classifierBias: [Float]
+
+    public static let blockCount = 16
+    /// (repeats, kernel, stride, expand ratio, in, out) per stage.
+    static let stages: [(Int, Int, Int, Int, Int, Int)] = [
+        (1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
+        (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320),
+    ]
+    static let batchNormEpsilon: Float = 1e-3
+
+    /// Channels of the features after each block.
+    public static let blockChannels: [Int] = stages.flatMap { s in Array(repeating: s.5, count: s.0) }
+
+    public convenience init(path: String) throws {
+        try self.init(checkpoint: TorchCheckpoint(path: path))
+    }
+
+    public init(checkpoint ck: TorchCheckpoint) throws {
+        /// Folds BatchNorm `bn` into a conv weight laid out [out × rest].
+        func folded(_ weightName: String, _ bn: String, out: Int) throws -> ([Float], [Float]) {
+            let w = try ck.tensor(weightName)
+            guard w.shape.first == out else { throw PickleError("\(ck.path): \(weightName) has shape \(w.shape), expected \(out) outputs") }
+            let gamma = try ck.tensor("\(bn).weight", shape: [out]).data, beta = try ck.tensor("\(bn).bias", shape: [out]).data
+            let mean = try ck.tensor("\(bn).running_mean", shape: [out]).data, variance = try ck.tensor("\(bn).running_var", shape: [out]).data
+            let rest = w.count / out
+            var weight = w.data
+            var bias = [Float](repeating: 0, count: out)
+            for o in 0..<out {
+                let scale = gamma[o] / (variance[o] + Self.batchNormEpsilon).squareRoot()
+                for i in 0..<rest { weight[o * rest + i] *= scale }
+                bias[o] = beta[o] - mean[o] * scale
+            }
+            return (weight, bias)
+        }
+        let (sw, sb) = try folded("_conv_stem.weight", "_bn0", out: 32)
+        guard try ck.tensor("_conv_stem.weight").shape == [32, 3, 3, 3] else { throw PickleError("\(ck.path): unexpected stem shape") }
+        stem = Conv2D(weight: sw, bias: sb, inChannels: 3, outChannels: 32, kernel: 3, stride: 2, padding: nil)
+        var blocks: [Block] = []
+        for (repeats, k, stride, ratio, cin, cout) in Self.stages {
+            for r in 0..<repeats {
+                let i = blocks.count
+                let inC = r == 0 ? cin : cout
+                let mid = inC * ratio
+                var expand: PointwiseConv? = nil
+                if ratio != 1 {
+                    let (w, b) = try folded("_blocks.\(i)._expand_conv.weight", "_blocks.\(i)._bn0", out: mid)
+                    expand = PointwiseConv(weight: w, bias: b, inChannels: inC, outChannels: mid)
+                }
+                let (dw, db) = try folded("_blocks.\(i)._depthwise_conv.weight", "_blocks.\(i)._bn1", out: mid)
+                guard dw.count == mid * k * k else { throw PickleError("\(ck.path): block \(i) depthwise kernel is not \(k)×\(k)") }
+                let (pw, pb) = try folded("_blocks.\(i)._project_conv.weight", "_blocks.\(i)._bn2", out: cout)
+                guard pw.count == cout * mid else { throw PickleError("\(ck.path): block \(i) projection has the wrong size") }
+                blocks.append(Block(expand: expand,
+                                    depthwise: DepthwiseConv(weight: dw, bias: db, channels: mid, kernel: k, stride: r == 0 ? stride : 1),
+                                    project: PointwiseConv(weight: pw, bias: pb, inChannels: mid, outChannels: cout),
+                                    residual: r > 0 || (stride == 1 && cin == cout)))
+            }
+        }
+        self.blocks = blocks
+        let (hw, hb) = try folded("_conv_head.weight", "_bn1", out: 1280)
+        head = PointwiseConv(weight: hw, bias: hb, inChannels: 320, outChannels: 1280)
+        classifierWeight = try ck.tensor("_fc.weight", shape: [1000, 1280]).data
+        classifierBias = try ck.tensor("_fc.bias", shape: [1000]).data
+    }
+
+    /// What forward keeps so backward can run: every activation after a ReLU6, and shapes.
+    public struct Trace: Sendable {
+        var inputShape: FeatureMap
+        var stemOut: FeatureMap
+        var expanded: [FeatureMap?] = []
+        var depthwiseOut: [FeatureMap] = []
+        var blockInputShapes: [FeatureMap] = []
+        /// Features after each block computed (index = block).
+        public var features: [FeatureMap] = []
+    }
+
+    /// Runs the input (normalised, channel-major [3 × batch × H × W]) through block `depth`
+    /// (0…15). Keeps what backward needs when `keepTrace` is set.
+    public func forward(_ input: FeatureMap, through depth: Int, keepTrace: Bool = true) -> Trace {
+        precondition(input.channels == 3, "the encoder takes RGB input, got \(input.channels) channels")
+        precondition((0..<Self.blockCount).contains(depth), "depth must be 0…\(Self.blockCount - 1), got \(depth)")
+        var x = stem.forward(input)
+        Activation.relu6(&x)
+        var trace = Trace(inputShape: FeatureMap(zeros: 3, batch: 0, height: input.height, width: input.width), stemOut: x)
+        trace.inputShape.batch = input.batch
+        for i in 0...depth {
+            let b = blocks[i]
+            let blockInput = x
+            var h = x
+            if let e = b.expand {
+                h = e.forward(x)
+                Activation.relu6(&h)
+                trace.expanded.append(keepTrace ? h : nil)
+            } else {
+                trace.expanded.append(nil)
+            }
+            var d = b.depthwise.forward(h)
+            Activation.relu6(&d)
+            var y = b.project.forward(d)
+            if b.residual { y.data.withUnsafeMutableBufferPointer { yp in for j in yp.indices { yp[j] += blockInput.data[j] } } }
+            if keepTrace {
+                trace.depthwiseOut.append(d)
+                trace.blockInputShapes.append(FeatureMap(zeros: blockInput.channels, batch: 0, height: blockInput.height, width: blockInput.width))
+            }
+            trace.features.append(y)
+            x = y
+        }
+        if !keepTrace { trace.stemOut = FeatureMap(zeros: 0, batch: 0, height: 0, width: 0) }
+        return trace
+    }
+
+    /// ∂L/∂input given ∂L/∂features at one or more blocks (all ≤ the traced depth).
+    public func backward(_ trace: Trace, gradients: [Int: FeatureMap]) -> FeatureMap {
+        guard let deepest = gradients.keys.max() else {
+            return FeatureMap(zeros: 3, batch: trace.inputShape.batch, height: trace.inputShape.height, width: trace.inputShape.width)
+        }
+        precondition(deepest < trace.depthwiseOut.count, "gradient at block \(deepest) but the trace stops at \(trace.depthwiseOut.count - 1)")
+        var g = gradients[deepest]!
+        for i in stride(from: deepest, through: 0, by: -1) {
+            if i != deepest, let extra = gradients[i] {
+                g.data.withUnsafeMutableBufferPointer { gp in for j in gp.indices { gp[j] += extra.data[j] } }
+            }
+            let b = blocks[i]
+            var dd = b.project.backward(g)
+            Activation.relu6Backward(&dd, output: trace.depthwiseOut[i])
+            let hIn = trace.blockInputShapes[i].height, wIn = trace.blockInputShapes[i].width
+            var dh = b.depthwise.backward(dd, inputHeight: hIn, inputWidth: wIn)
+            var dx: FeatureMap
+            if let e = b.expand, let expanded = trace.expanded[i] {
+                Activation.relu6Backward(&dh, output: expanded)
+                dx = e.backward(dh)
+            } else {
+                dx = dh
+            }
+            if b.residual { dx.data.withUnsafeMutableBufferPointer { dp in for j in dp.indices { dp[j] += g.data[j] } } }
+            g = dx
+        }
+        Activation.relu6Backward(&g, output: trace.stemOut)
+        return stem.backward(g, inputShape: trace.inputShape)
+    }
+
+    /// ImageNet class probabilities for one normalised image [3 × H × W] (channel-major, batch 1).
+    public func classify(_ input: FeatureMap) -> [Float] {
+        let trace = forward(input, through: Self.blockCount - 1, keepTrace: false)
+        var h = head.forward(trace.features[Self.blockCount - 1])
+        Activation.relu6(&h)
+        let plane = h.plane
+        var pooled = [Float](repeating: 0, count: 1280)
+        for c in 0..<1280 {
+            var s: Float = 0
+            for i in 0..<plane { s += h.data[c * plane * h.batch + i] }
+            pooled[c] = s / Float(plane)
+        }
+        var logits = classifierBias
+        for o in 0..<1000 {
+            var s: Float = 0
+            for c in 0..<1280 { s += classifierWeight[o * 1280 + c] * pooled[c] }
+            logits[o] += s
+        }
+        let m = logits.max() ?? 0
+        let e = logits.map { Foundation.exp($0 - m) }
+        let z = e.reduce(0, +)
+        return e.map { $0 / z }
+    }
+}

@@ -1,0 +1,238 @@
+import Foundation
+import Tensors
+
+/// Reads PyTorch weight files into named float32 tensors: the legacy `torch.save` stream,
+/// the zip format (`torch.save` since 1.6), and TorchScript archives (whose `data.pkl`
+/// pickles the module tree). fp16/bf16/fp64/int storages are converted to float32.
+public struct TorchCheckpoint {
+    public let path: String
+    /// Parameter and buffer names (dotted, as in a state dict) → values.
+    public private(set) var tensors: [String: Tensor] = [:]
+    /// Names in file order.
+    public private(set) var names: [String] = []
+
+    public subscript(name: String) -> Tensor? { tensors[name] }
+
+    /// The tensor called `name`, with the shape expected, or an error naming the file.
+    public func tensor(_ name: String, shape: [Int]? = nil) throws -> Tensor {
+        guard let t = tensors[name] else {
+            throw PickleError("\(path): no tensor named '\(name)' (the file has \(names.count), e.g. \(names.prefix(3).joined(separator: ", ")))")
+        }
+        if let shape, t.shape != shape {
+            throw PickleError("\(path): '\(name)' has shape \(t.shape), expected \(shape)")
+        }
+        return t
+    }
+
+    public init(path: String) throws {
+        self.path = path
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe) } catch {
+            throw PickleError("\(path): cannot read (\(error.localizedDescription))")
+        }
+        let bytes = [UInt8](data)
+        do {
+            if bytes.starts(with: [0x50, 0x4B, 0x03, 0x04]) {
+                try loadZip(bytes)
+            } else if bytes.first == 0x80 {
+                try loadLegacy(bytes)
+            } else {
+                throw PickleError("not a PyTorch file (neither a zip archive nor a pickle stream)")
+            }
+        } catch let e as PickleError {
+            throw PickleError(e.description.hasPrefix(path) ? e.description : "\(path): \(e.description)")
+        }
+    }
+
+    // MARK: Legacy stream: magic, protocol, sys info, the object, storage keys, raw storages.
+
+    private mutating func loadLegacy(_ bytes: [UInt8]) throws {
+        var reader = PickleReader(bytes)
+        // The magic number 0x1950a86a20f9469cfc6c is wider than 64 bits: it arrives as raw bytes.
+        guard case .bytes(let magic) = try reader.load(),
+              magic == [0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19] else {
+            throw PickleError("missing the torch.save magic number")
+        }
+        _ = try reader.load()  // protocol version
+        _ = try reader.load()  // sys info
+        var main = PickleReader(bytes, at: reader.pos)
+        let root = try main.load()
+        var keysReader = PickleReader(bytes, at: main.pos)
+        guard let keys = try keysReader.load().tupleValue?.compactMap({ $0.stringValue }) else {
+            throw PickleError("missing the list of storage keys")
+        }
+        var pos = keysReader.pos
+        var storages: [String: ArraySlice<UInt8>] = [:]
+        var refs: [TensorReference] = []
+        collect(root, prefix: "", into: &refs, names: &names)
+        let typeOf = Dictionary(refs.map { ($0.storageKey, $0.storageType) }, uniquingKeysWith: { a, _ in a })
+        for key in keys {
+            guard pos + 8 <= bytes.count else { throw PickleError("file ends inside storage \(key) (truncated?)") }
+            var count = 0
+            for i in 0..<8 { count |= Int(bytes[pos + i]) << (8 * i) }
+            pos += 8
+            let size = count * (typeOf[key]?.byteSize ?? 4)
+            guard count >= 0, pos + size <= bytes.count else { throw PickleError("file ends inside storage \(key) (truncated?)") }
+            storages[key] = bytes[pos..<pos + size]
+            pos += size
+        }
+        try materialise(refs, storages: storages)
+    }
+
+    // MARK: Zip format and TorchScript archives.
+
+    private mutating func loadZip(_ bytes: [UInt8]) throws {
+        let zip = try ZipArchive(bytes)
+        guard let pkl = zip.entries.keys.first(where: { $0.hasSuffix("/data.pkl") || $0 == "data.pkl" }) else {
+            throw PickleError("zip archive without data.pkl")
+        }
+        let prefix = String(pkl.dropLast("data.pkl".count))
+        var reader = PickleReader(Array(try zip.data(pkl)))
+        let root = try reader.load()
+        var refs: [TensorReference] = []
+        collect(root, prefix: "", into: &refs, names: &names)
+        var storages: [String: ArraySlice<UInt8>] = [:]
+        for key in Set(refs.map(\.storageKey)) {
+            guard let entry = zip.entries["\(prefix)data/\(key)"] != nil ? "\(prefix)data/\(key)" : nil else {
+                throw PickleError("storage \(key) is missing from the archive")
+            }
+            storages[key] = try zip.data(entry)
+        }
+        try materialise(refs, storages: storages)
+    }
+
+    /// Walks a state dict or a pickled module tree, naming every tensor by its attribute path.
+    private func collect(_ v: PickleValue, prefix: String, into refs: inout [TensorReference], names: inout [String]) {
+        switch v {
+        case .tensor(let t):
+            refs.append(t)
+            names.append(String(prefix.dropLast()))
+        case .dict(let d):
+            for (k, value) in d.items {
+                guard let key = k.stringValue else { continue }
+                collect(value, prefix: prefix + key + ".", into: &refs, names: &names)
+            }
+        case .object(_, _, let state?):
+            collect(state, prefix: prefix, into: &refs, names: &names)
+        default:
+            break
+        }
+    }
+
+    private mutating func materialise(_ refs: [TensorReference], storages: [String: ArraySlice<UInt8>]) throws {
+        for (ref, name) in zip(refs, names) {
+            guard let raw = storages[ref.storageKey] else { throw PickleError("storage \(ref.storageKey) for '\(name)' is missing") }
+            tensors[name] = try Self.decode(ref, raw)
+        }
+    }
+
+    /// Reads a strided view of a storage into a dense float32 tensor.
+    static func decode(_ ref: TensorReference, _ raw: ArraySlice<UInt8>) throws -> Tensor {
+        let count = ref.shape.reduce(1, *)
+        let elem = ref.storageType.byteSize
+        let available = raw.count / elem
+        var out = [Float](repeating: 0, count: count)
+        // Largest element index the view touches.
+        var maxIndex = ref.offset
+        for (n, s) in zip(ref.shape, ref.strides) where n > 0 { maxIndex += (n - 1) * s }
+        guard count == 0 || (ref.offset >= 0 && maxIndex < available) else {
+            throw PickleError("tensor view (offset \(ref.offset), shape \(ref.shape)) runs past its storage of \(available) elements")
+        }
+        raw.withUnsafeBytes { buf in
+            func value(_ i: Int) -> Float {
+                let o = i * elem
+                switch ref.storageType {
+                case .float32: return buf.loadUnaligned(fromByteOffset: o, as: Float.self)
+                case .float16: return Float(Float16(bitPattern: buf.loadUnaligned(fromByteOffset: o, as: UInt16.self)))
+                case .bfloat16: return Float(bitPattern: UInt32(buf.loadUnaligned(fromByteOffset: o, as: UInt16.self)) << 16)
+                case .float64: return Float(buf.loadUnaligned(fromByteOffset: o, as: Double.self))
+                case .int64: return Float(buf.loadUnaligned(fromByteOffset: o, as: Int64.self))
+                case .int32: return Float(buf.loadUnaligned(fromByteOffset: o, as: Int32.self))
+                case .uint8, .bool: return Float(buf.load(fromByteOffset: o, as: UInt8.self))
+                }
+            }
+            let rank = ref.shape.count
+            var index = [Int](repeating: 0, count: rank)
+            for i in 0..<count {
+                var src = ref.offset
+                for d in 0..<rank { src += index[d] * ref.strides[d] }
+                out[i] = value(src)
+                var d = rank - 1
+                while d >= 0 {
+                    index[d] += 1
+                    if index[d] < ref.shape[d] { break }
+                    index[d] = 0
+                    d -= 1
+                }
+            }
+        }
+        return Tensor(shape: ref.shape, data: out)
+    }
+}
+
+/// A minimal reader of zip archives with stored (uncompressed) entries, which is how
+/// PyTorch writes them.
+struct ZipArchive {
+    let bytes: [UInt8]
+    /// Name → (offset of data, size, compression method).
+    var entries: [String: (offset: Int, size: Int, method: Int)] = [:]
+
+    init(_ bytes: [UInt8]) throws {
+        self.bytes = bytes
+        func le(_ at: Int, _ n: Int) -> Int {
+            var v = 0
+            for i in 0..<n { v |= Int(bytes[at + i]) << (8 * i) }
+            return v
+        }
+        // End of central directory: the last PK\5\6 within the final 64 KiB + 22 bytes.
+        let floor = max(0, bytes.count - 65_557)
+        guard bytes.count >= 22,
+              let eocd = stride(from: bytes.count - 22, through: floor, by: -1).first(where: {
+                  bytes[$0] == 0x50 && bytes[$0 + 1] == 0x4B && bytes[$0 + 2] == 5 && bytes[$0 + 3] == 6 })
+        else { throw PickleError("damaged zip archive (no end-of-directory record)") }
+        var count = le(eocd + 10, 2)
+        var dirOffset = le(eocd + 16, 4)
+        // ZIP64: the real numbers sit in the zip64 end record that a locator points at.
+        if (count == 0xFFFF || dirOffset == 0xFFFF_FFFF), eocd >= 20,
+           le(eocd - 20, 4) == 0x0706_4B50 {
+            let rec = le(eocd - 20 + 8, 8)
+            guard rec + 56 <= bytes.count, le(rec, 4) == 0x0606_4B50 else { throw PickleError("damaged zip64 record") }
+            count = le(rec + 32, 8)
+            dirOffset = le(rec + 48, 8)
+        }
+        var p = dirOffset
+        for _ in 0..<count {
+            guard p + 46 <= bytes.count, le(p, 4) == 0x0201_4B50 else { throw PickleError("damaged zip central directory") }
+            let method = le(p + 10, 2)
+            var size = le(p + 20, 4)
+            let nameLen = le(p + 28, 2), extraLen = le(p + 30, 2), commentLen = le(p + 32, 2)
+            var local = le(p + 42, 4)
+            guard p + 46 + nameLen + extraLen <= bytes.count else { throw PickleError("damaged zip central directory") }
+            let name = String(decoding: bytes[(p + 46)..<(p + 46 + nameLen)], as: UTF8.self)
+            // Zip64 extra field (id 1) carries sizes/offsets that overflowed 32 bits, in order.
+            var e = p + 46 + nameLen
+            let extraEnd = e + extraLen
+            while e + 4 <= extraEnd {
+                let id = le(e, 2), len = le(e + 2, 2)
+                if id == 1 {
+                    var q = e + 4
+                    if le(p + 24, 4) == 0xFFFF_FFFF { q += 8 }  // uncompressed size
+                    if size == 0xFFFF_FFFF, q + 8 <= e + 4 + len { size = le(q, 8); q += 8 }
+                    if local == 0xFFFF_FFFF, q + 8 <= e + 4 + len { local = le(q, 8) }
+                }
+                e += 4 + len
+            }
+            guard local + 30 <= bytes.count, le(local, 4) == 0x0403_4B50 else { throw PickleError("damaged zip entry \(name)") }
+            let data = local + 30 + le(local + 26, 2) + le(local + 28, 2)
+            guard data + size <= bytes.count else { throw PickleError("zip entry \(name) runs past the end (truncated file?)") }
+            entries[name] = (data, size, method)
+            p += 46 + nameLen + extraLen + commentLen
+        }
+    }
+
+    func data(_ name: String) throws -> ArraySlice<UInt8> {
+        guard let e = entries[name] else { throw PickleError("zip entry \(name) is missing") }
+        guard e.method == 0 else { throw PickleError("zip entry \(name) is compressed (method \(e.method)); only stored entries are supported") }
+        return bytes[e.offset..<(e.offset + e.size)]
+    }
+}
