@@ -160,6 +160,25 @@ public final class EfficientNetLite0: Sendable {
         return stem.backward(g, inputShape: trace.inputShape)
     }
 
+    /// Multiply-adds ×2 of a forward pass through block `depth` for one image (backward to
+    /// the input costs about the same again).
+    public static func flops(height: Int, width: Int, through depth: Int) -> Double {
+        var h = (height + 1) / 2, w = (width + 1) / 2
+        var total = Double(h * w * 32 * 27 * 2)
+        var i = 0
+        for (repeats, k, stride, ratio, cin, cout) in stages {
+            for r in 0..<repeats {
+                guard i <= depth else { return total }
+                let inC = r == 0 ? cin : cout, mid = inC * ratio
+                if ratio != 1 { total += Double(h * w * inC * mid * 2) }
+                if r == 0 && stride == 2 { h = (h + 1) / 2; w = (w + 1) / 2 }
+                total += Double(h * w * mid * k * k * 2) + Double(h * w * mid * cout * 2)
+                i += 1
+            }
+        }
+        return total
+    }
+
     /// ImageNet class probabilities for one normalised image [3 × H × W] (channel-major, batch 1).
     public func classify(_ input: FeatureMap) -> [Float] {
         let trace = forward(input, through: Self.blockCount - 1, keepTrace: false)

@@ -208,14 +208,24 @@ public struct PointwiseConv: Sendable {
 }
 
 /// A depthwise k×k convolution (one filter per channel) with TensorFlow SAME padding.
+///
+/// Both directions run the same kernel: a "valid" correlation over a padded copy of the
+/// plane, eight outputs at a time. Forward pads the input; backward pads the output
+/// gradient (zero-stuffed for stride 2) and correlates with the flipped filter.
 public struct DepthwiseConv: Sendable {
     public let channels: Int, kernel: Int, stride: Int
     public let weight: [Float]   // [channels × k × k]
     public let bias: [Float]?
+    let flipped: [Float]
 
     public init(weight: [Float], bias: [Float]?, channels: Int, kernel: Int, stride: Int) {
         precondition(weight.count == channels * kernel * kernel, "depthwise weight size mismatch")
+        precondition(stride == 1 || stride == 2, "depthwise stride must be 1 or 2")
         self.weight = weight; self.bias = bias; self.channels = channels; self.kernel = kernel; self.stride = stride
+        let kk = kernel * kernel
+        var f = weight
+        for c in 0..<channels { for i in 0..<kk { f[c * kk + i] = weight[c * kk + kk - 1 - i] } }
+        flipped = f
     }
 
     func geometry(_ h: Int, _ w: Int) -> (Padding, Int, Int) {
@@ -226,41 +236,15 @@ public struct DepthwiseConv: Sendable {
     public func forward(_ x: FeatureMap) -> FeatureMap {
         precondition(x.channels == channels, "depthwise conv expects \(channels) channels, got \(x.channels)")
         let (p, ho, wo) = geometry(x.height, x.width)
+        let h = x.height, w = x.width, k = kernel, s = stride
+        // Padded plane: wide enough for the last output's taps plus SIMD overrun.
+        let pw = max((wo - 1) * s + k, w + p.left) + 16, ph = max((ho - 1) * s + k, h + p.top)
         var out = FeatureMap(zeros: channels, batch: x.batch, height: ho, width: wo)
-        let h = x.height, w = x.width, k = kernel, s = stride, batch = x.batch
-        x.data.withUnsafeBufferPointer { xi in
-            out.data.withUnsafeMutableBufferPointer { o in
-                let xp = UncheckedSendable(xi.baseAddress!), op = UncheckedSendable(o.baseAddress!)
-                weight.withUnsafeBufferPointer { wt in
-                    let wp = UncheckedSendable(wt.baseAddress!)
-                    parallelFor(channels * batch, minChunk: 4) { planes in
-                        for pl in planes {
-                            let c = pl / batch
-                            let src = xp.value + pl * h * w, dst = op.value + pl * ho * wo
-                            let b = bias?[c] ?? 0
-                            for i in 0..<(ho * wo) { dst[i] = b }
-                            for ky in 0..<k {
-                                for kx in 0..<k {
-                                    let wv = wp.value[(c * k + ky) * k + kx]
-                                    // Output columns whose input column is inside the image.
-                                    let xlo = max(0, (p.left - kx + s - 1) / s)
-                                    let xhi = min(wo, (w - 1 + p.left - kx) / s + 1)
-                                    if xlo >= xhi { continue }
-                                    for oy in 0..<ho {
-                                        let iy = oy * s + ky - p.top
-                                        if iy < 0 || iy >= h { continue }
-                                        let srow = src + iy * w - p.left + kx, drow = dst + oy * wo
-                                        if s == 1 {
-                                            for ox in xlo..<xhi { drow[ox] += wv * srow[ox] }
-                                        } else {
-                                            for ox in xlo..<xhi { drow[ox] += wv * srow[ox * s] }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
+        run(planes: channels * x.batch, batch: x.batch, source: x.data, sourceH: h, sourceW: w,
+            padH: ph, padW: pw, weights: weight, bias: bias, stride: s, outH: ho, outW: wo, out: &out.data) { src, dst in
+            for y in 0..<h {
+                let d = dst + (y + p.top) * pw + p.left, r = src + y * w
+                for x in 0..<w { d[x] = r[x] }
             }
         }
         return out
@@ -269,33 +253,48 @@ public struct DepthwiseConv: Sendable {
     public func backward(_ dy: FeatureMap, inputHeight h: Int, inputWidth w: Int) -> FeatureMap {
         let (p, ho, wo) = geometry(h, w)
         precondition(dy.height == ho && dy.width == wo && dy.channels == channels, "depthwise backward shape mismatch")
+        let k = kernel, s = stride
+        // dx[i] = Σ_a w'[a] · Z[i + a − (k−1) + pad], Z = gradient placed at stride s.
+        let offY = k - 1 - p.top, offX = k - 1 - p.left
+        let pw = w + k - 1 + 16, ph = h + k - 1
         var dx = FeatureMap(zeros: channels, batch: dy.batch, height: h, width: w)
-        let k = kernel, s = stride, batch = dy.batch
-        dy.data.withUnsafeBufferPointer { gi in
-            dx.data.withUnsafeMutableBufferPointer { d in
-                let gp = UncheckedSendable(gi.baseAddress!), dp = UncheckedSendable(d.baseAddress!)
-                weight.withUnsafeBufferPointer { wt in
-                    let wp = UncheckedSendable(wt.baseAddress!)
-                    parallelFor(channels * batch, minChunk: 4) { planes in
-                        for pl in planes {
-                            let c = pl / batch
-                            let g = gp.value + pl * ho * wo, dst = dp.value + pl * h * w
-                            for ky in 0..<k {
-                                for kx in 0..<k {
-                                    let wv = wp.value[(c * k + ky) * k + kx]
-                                    let xlo = max(0, (p.left - kx + s - 1) / s)
-                                    let xhi = min(wo, (w - 1 + p.left - kx) / s + 1)
-                                    if xlo >= xhi { continue }
-                                    for oy in 0..<ho {
-                                        let iy = oy * s + ky - p.top
-                                        if iy < 0 || iy >= h { continue }
-                                        let drow = dst + iy * w - p.left + kx, grow = g + oy * wo
-                                        if s == 1 {
-                                            for ox in xlo..<xhi { drow[ox] += wv * grow[ox] }
-                                        } else {
-                                            for ox in xlo..<xhi { drow[ox * s] += wv * grow[ox] }
-                                        }
-                                    }
+        run(planes: channels * dy.batch, batch: dy.batch, source: dy.data, sourceH: ho, sourceW: wo,
+            padH: ph, padW: pw, weights: flipped, bias: nil, stride: 1, outH: h, outW: w, out: &dx.data) { src, dst in
+            for oy in 0..<ho {
+                let py = oy * s + offY
+                if py < 0 || py >= ph { continue }
+                let d = dst + py * pw, r = src + oy * wo
+                for ox in 0..<wo {
+                    let px = ox * s + offX
+                    if px >= 0 && px < pw { d[px] = r[ox] }
+                }
+            }
+        }
+        return dx
+    }
+
+    /// For each plane: zero a padded buffer, let `fill` place the source in it, then correlate.
+    private func run(planes: Int, batch: Int, source: [Float], sourceH: Int, sourceW: Int, padH: Int, padW: Int,
+                     weights: [Float], bias: [Float]?, stride s: Int, outH: Int, outW: Int, out: inout [Float],
+                     fill: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+        let k = kernel
+        withoutActuallyEscaping(fill) { fill in
+            let fillBox = UncheckedSendable(fill)
+            source.withUnsafeBufferPointer { sp in
+                out.withUnsafeMutableBufferPointer { op in
+                    weights.withUnsafeBufferPointer { wp in
+                        let (sb, ob, wb) = (UncheckedSendable(sp.baseAddress!), UncheckedSendable(op.baseAddress!),
+                                            UncheckedSendable(wp.baseAddress!))
+                        parallelFor(planes, minChunk: 4) { range in
+                            var padded = [Float](repeating: 0, count: padH * padW + 32)
+                            padded.withUnsafeMutableBufferPointer { pb in
+                                let pad = pb.baseAddress!
+                                for pl in range {
+                                    let c = pl / batch
+                                    pad.update(repeating: 0, count: padH * padW + 32)
+                                    fillBox.value(sb.value + pl * sourceH * sourceW, pad)
+                                    correlate(pad, padW, wb.value + c * k * k, bias?[c] ?? 0, s,
+                                              ob.value + pl * outH * outW, outH, outW)
                                 }
                             }
                         }
@@ -303,7 +302,44 @@ public struct DepthwiseConv: Sendable {
                 }
             }
         }
-        return dx
+    }
+
+    /// out[y][x] = b + Σ w[a][c] · P[y·s + a][x·s + c], eight columns at a time.
+    @inline(__always)
+    private func correlate(_ P: UnsafePointer<Float>, _ pw: Int, _ w: UnsafePointer<Float>, _ b: Float, _ s: Int,
+                           _ out: UnsafeMutablePointer<Float>, _ ho: Int, _ wo: Int) {
+        let k = kernel
+        let raw = UnsafeRawPointer(P)
+        for y in 0..<ho {
+            let orow = out + y * wo
+            var x = 0
+            while x + 8 <= wo {
+                var acc = SIMD8<Float>(repeating: b)
+                for a in 0..<k {
+                    let row = (y * s + a) * pw + x * s
+                    for c in 0..<k {
+                        let v: SIMD8<Float>
+                        if s == 1 {
+                            v = raw.loadUnaligned(fromByteOffset: (row + c) * 4, as: SIMD8<Float>.self)
+                        } else {
+                            v = raw.loadUnaligned(fromByteOffset: (row + c) * 4, as: SIMD16<Float>.self).evenHalf
+                        }
+                        acc += w[a * k + c] * v
+                    }
+                }
+                UnsafeMutableRawPointer(orow + x).storeBytes(of: acc, as: SIMD8<Float>.self)
+                x += 8
+            }
+            while x < wo {
+                var acc = b
+                for a in 0..<k {
+                    let row = P + (y * s + a) * pw + x * s
+                    for c in 0..<k { acc += w[a * k + c] * row[c] }
+                }
+                orow[x] = acc
+                x += 1
+            }
+        }
     }
 }
 

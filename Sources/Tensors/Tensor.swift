@@ -46,9 +46,50 @@ public struct Tensor: Sendable, Equatable {
 }
 
 /// C = alpha · op(A) · op(B) + beta · C on raw row-major buffers, through OpenBLAS.
-/// op(A) is M×K, op(B) is K×N, C is M×N.
-@inline(__always)
+/// op(A) is M×K, op(B) is K×N, C is M×N. Large products are split into column blocks
+/// (or row blocks when N is small) across the compute threads.
 public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                  alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                  b: UnsafePointer<Float>, ldb: Int,
+                  beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    let work = Double(m) * Double(n) * Double(k)
+    let threads = ComputeThreads.count
+    guard threads > 1, work > 4e6 else {
+        sgemmSerial(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                    b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        return
+    }
+    let (ap, bp, cp) = (UncheckedSendable(a), UncheckedSendable(b), UncheckedSendable(c))
+    if n >= m {
+        // Column blocks of B and C, multiples of 16 for the kernels' sake.
+        let parts = threads
+        let width = ((n + parts - 1) / parts + 15) / 16 * 16
+        parallelFor(parts) { range in
+            for p in range {
+                let j0 = p * width, nn = min(width, n - j0)
+                if nn <= 0 { continue }
+                let bOff = transB ? j0 * ldb : j0
+                sgemmSerial(transA: transA, transB: transB, m: m, n: nn, k: k, alpha: alpha, a: ap.value, lda: lda,
+                            b: bp.value + bOff, ldb: ldb, beta: beta, c: cp.value + j0, ldc: ldc)
+            }
+        }
+    } else {
+        let parts = threads
+        let height = (m + parts - 1) / parts
+        parallelFor(parts) { range in
+            for p in range {
+                let i0 = p * height, mm = min(height, m - i0)
+                if mm <= 0 { continue }
+                let aOff = transA ? i0 : i0 * lda
+                sgemmSerial(transA: transA, transB: transB, m: mm, n: n, k: k, alpha: alpha, a: ap.value + aOff, lda: lda,
+                            b: bp.value, ldb: ldb, beta: beta, c: cp.value + i0 * ldc, ldc: ldc)
+            }
+        }
+    }
+}
+
+@inline(__always)
+func sgemmSerial(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
                   alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                   b: UnsafePointer<Float>, ldb: Int,
                   beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {

@@ -4,10 +4,11 @@ import Synchronization
 
 /// The one place that decides how many threads compute uses.
 ///
-/// Two pools could fight over the cores: OpenBLAS's own threads and our
-/// `parallelFor` loops. The rule: a BLAS call made from inside a `parallelFor`
-/// body runs single-threaded (the loop already owns the cores); a BLAS call
-/// made outside uses `count` threads.
+/// Two pools could fight over the cores: OpenBLAS's own threads and our `parallelFor`
+/// loops. Measured here, letting both exist made idle OpenBLAS workers spin and yield
+/// while our loops ran, costing a third of a training step. So there is one pool:
+/// OpenBLAS always runs single-threaded, and `sgemm` splits large products across
+/// our own workers.
 public enum ComputeThreads {
     private static let state = Mutex<Int>(defaultCount())
 
@@ -22,37 +23,49 @@ public enum ComputeThreads {
     /// Threads used by BLAS and by `parallelFor`.
     public static var count: Int { state.withLock { $0 } }
 
-    /// Sets the thread budget (clamped to at least 1) for BLAS and our loops.
+    /// Sets the thread budget (clamped to at least 1).
     public static func set(_ n: Int) {
         let value = max(1, n)
         state.withLock { $0 = value }
-        openblas_set_num_threads(Int32(value))
+        apply()
     }
 
-    /// Applies the current budget to OpenBLAS; call once at start-up.
+    /// Keeps OpenBLAS single-threaded; call once at start-up (also done by `set`).
     public static func apply() {
-        openblas_set_num_threads(Int32(count))
+        openblas_set_num_threads(1)
     }
 }
 
+/// True on threads running a `parallelFor` body, so nested loops run inline.
+private let insideParallelRegion = ThreadFlag()
+
+final class ThreadFlag: @unchecked Sendable {
+    private var key = pthread_key_t()
+    init() { pthread_key_create(&key, nil) }
+    var isSet: Bool { pthread_getspecific(key) != nil }
+    func set(_ on: Bool) { pthread_setspecific(key, on ? UnsafeRawPointer(bitPattern: 1) : nil) }
+}
+
 /// Runs `body` over `0..<n` split into contiguous chunks, on at most
-/// `ComputeThreads.count` threads. BLAS inside the body is single-threaded.
+/// `ComputeThreads.count` threads. Nested calls run inline on the calling worker.
 public func parallelFor(_ n: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
     guard n > 0 else { return }
     let workers = min(ComputeThreads.count, max(1, n / max(1, minChunk)))
-    if workers <= 1 {
+    if workers <= 1 || insideParallelRegion.isSet {
         body(0..<n)
         return
     }
-    let blasThreads = ComputeThreads.count
-    openblas_set_num_threads(1)
-    defer { openblas_set_num_threads(Int32(blasThreads)) }
     withoutActuallyEscaping(body) { body in
         let box = UncheckedSendable(body)
         DispatchQueue.concurrentPerform(iterations: workers) { w in
             let lo = n * w / workers
             let hi = n * (w + 1) / workers
-            if lo < hi { box.value(lo..<hi) }
+            if lo < hi {
+                let nested = insideParallelRegion.isSet
+                insideParallelRegion.set(true)
+                box.value(lo..<hi)
+                insideParallelRegion.set(nested)
+            }
         }
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Tensors
 import Vector
+import Models
 
 /// Wall-clock seconds of the fastest of `repeats` runs (after one warm-up).
 func bestTime(repeats: Int, _ body: () -> Void) -> Double {
@@ -43,14 +44,14 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time each component and compare it with the sgemm roofline measured in the same run.")
 
-    @Argument(help: "What to time: render (more to come).")
-    var components: [String] = ["render"]
+    @Argument(help: "What to time: render, encoder.")
+    var components: [String] = ["render", "encoder"]
 
     @Option(help: "Threads for the timed work (default: all cores).")
     var threads: Int = ComputeThreads.defaultCount()
 
     func run() throws {
-        let known = ["render"]
+        let known = ["render", "encoder"]
         for c in components where !known.contains(c) {
             throw ValidationError("unknown component '\(c)'; choose from: \(known.joined(separator: ", "))")
         }
@@ -59,6 +60,7 @@ struct Bench: ParsableCommand {
         print("sgemm roofline (512³): \(String(format: "%.1f", one.gflops)) GFLOP/s on 1 thread, "
               + "\(String(format: "%.1f", all.gflops)) GFLOP/s on \(threads)")
         if components.contains("render") { benchRender(roof: one) }
+        if components.contains("encoder") { try benchEncoder(roof: all) }
     }
 
     func benchRender(roof: Roofline) {
@@ -83,6 +85,37 @@ struct Bench: ParsableCommand {
             }
         }
         ComputeThreads.set(threads)
+    }
+}
+
+extension Bench {
+    /// One optimisation step's encoder work: 1 clean + 4 augmented sketch copies forward and
+    /// backward to the input, 4 augmented target copies forward (the clean target is cached).
+    func benchEncoder(roof: Roofline) throws {
+        let store = try CheckpointStore.locate()
+        let net = try EfficientNetLite0(path: try store.verifiedPath(of: "efficientnet-lite0"))
+        ComputeThreads.set(threads)
+        print("\nencoder: EfficientNet-Lite0, 224², one step = 5 sketch fwd+bwd + 4 target fwd, \(threads) threads")
+        print("depth          block  s/step   GFLOP/step  roofline s  ratio  (PyTorch, same machine, spec: s/step)")
+        var gen = BenchRandom(seed: 7)
+        let sketches = FeatureMap(channels: 3, batch: 5, height: 224, width: 224,
+                                  data: (0..<(3 * 5 * 224 * 224)).map { _ in gen.next() * 2 - 1 })
+        let targets = FeatureMap(channels: 3, batch: 4, height: 224, width: 224,
+                                 data: (0..<(3 * 4 * 224 * 224)).map { _ in gen.next() * 2 - 1 })
+        for (name, block, torch) in [("shallow", 1, 0.24), ("mid", 3, 0.31), ("deep", 6, 0.37)] {
+            let step = {
+                let t = net.forward(sketches, through: block)
+                _ = net.forward(targets, through: block, keepTrace: false)
+                var g = t.features[block]
+                for i in g.data.indices { g.data[i] *= 0.001 }
+                _ = net.backward(t, gradients: [block: g])
+            }
+            let seconds = bestTime(repeats: 5, step)
+            let flops = EfficientNetLite0.flops(height: 224, width: 224, through: block) * (5 * 2 + 4)
+            let ideal = roof.seconds(forFlops: flops)
+            print(String(format: "%-13@  %5d  %6.3f  %10.2f  %10.4f  %5.1f  (%.2f)", name as NSString, block, seconds,
+                         flops / 1e9, ideal, seconds / ideal, torch))
+        }
     }
 }
 
