@@ -132,12 +132,20 @@ public final class EfficientNetLite0: Sendable {
 
     /// ∂L/∂input given ∂L/∂features at one or more blocks (all ≤ the traced depth).
     public func backward(_ trace: Trace, gradients: [Int: FeatureMap]) -> FeatureMap {
-        guard let deepest = gradients.keys.max() else {
+        guard let deepest = gradients.keys.max(), var g = gradients[deepest] else {
             return FeatureMap(zeros: 3, batch: trace.inputShape.batch, height: trace.inputShape.height, width: trace.inputShape.width)
         }
+        g = backward(trace, from: deepest, gradient: g, extra: gradients, down: 0)
+        Activation.relu6Backward(&g, output: trace.stemOut)
+        return stem.backward(g, inputShape: trace.inputShape)
+    }
+
+    /// Back-propagates through blocks `from`…`down`, returning ∂L/∂(input of block `down`).
+    func backward(_ trace: Trace, from deepest: Int, gradient: FeatureMap, extra gradients: [Int: FeatureMap],
+                  down: Int) -> FeatureMap {
         precondition(deepest < trace.depthwiseOut.count, "gradient at block \(deepest) but the trace stops at \(trace.depthwiseOut.count - 1)")
-        var g = gradients[deepest]!
-        for i in stride(from: deepest, through: 0, by: -1) {
+        var g = gradient
+        for i in stride(from: deepest, through: down, by: -1) {
             if i != deepest, let extra = gradients[i] {
                 g.data.withUnsafeMutableBufferPointer { gp in for j in gp.indices { gp[j] += extra.data[j] } }
             }
@@ -156,8 +164,7 @@ public final class EfficientNetLite0: Sendable {
             if b.residual { dx.data.withUnsafeMutableBufferPointer { dp in for j in dp.indices { dp[j] += g.data[j] } } }
             g = dx
         }
-        Activation.relu6Backward(&g, output: trace.stemOut)
-        return stem.backward(g, inputShape: trace.inputShape)
+        return g
     }
 
     /// Multiply-adds ×2 of a forward pass through block `depth` for one image (backward to
@@ -182,7 +189,19 @@ public final class EfficientNetLite0: Sendable {
     /// ImageNet class probabilities for one normalised image [3 × H × W] (channel-major, batch 1).
     public func classify(_ input: FeatureMap) -> [Float] {
         let trace = forward(input, through: Self.blockCount - 1, keepTrace: false)
-        var h = head.forward(trace.features[Self.blockCount - 1])
+        return probabilities(logits: logits(trace.features[Self.blockCount - 1]).logits)
+    }
+
+    func probabilities(logits: [Float]) -> [Float] {
+        let m = logits.max() ?? 0
+        let e = logits.map { Foundation.exp($0 - m) }
+        let z = e.reduce(0, +)
+        return e.map { $0 / z }
+    }
+
+    /// Class logits from the last block's features (batch 1), with the head activation kept.
+    func logits(_ last: FeatureMap) -> (logits: [Float], head: FeatureMap) {
+        var h = head.forward(last)
         Activation.relu6(&h)
         let plane = h.plane
         var pooled = [Float](repeating: 0, count: 1280)
@@ -197,9 +216,48 @@ public final class EfficientNetLite0: Sendable {
             for c in 0..<1280 { s += classifierWeight[o * 1280 + c] * pooled[c] }
             logits[o] += s
         }
-        let m = logits.max() ?? 0
-        let e = logits.map { Foundation.exp($0 - m) }
-        let z = e.reduce(0, +)
-        return e.map { $0 / z }
+        return (logits, h)
+    }
+
+    /// ∂logit[k]/∂(last block's features), given the head activation from `logits`.
+    func logitGradient(class k: Int, head h: FeatureMap) -> FeatureMap {
+        var dh = FeatureMap(zeros: 1280, batch: 1, height: h.height, width: h.width)
+        let plane = h.plane
+        for c in 0..<1280 {
+            let v = classifierWeight[k * 1280 + c] / Float(plane)
+            for i in 0..<plane { dh.data[c * plane + i] = v }
+        }
+        Activation.relu6Backward(&dh, output: h)
+        return head.backward(dh)
+    }
+}
+
+extension EfficientNetLite0 {
+    /// The block whose activations make the saliency map: the last (stride 32, 7×7 at 224²,
+    /// like CLIP ViT-B/32's patch grid), where Grad-CAM is most object-centred.
+    public static let saliencyBlock = 15
+
+    /// Where the network looks, for placing the first strokes (CLIPascene uses CLIP's
+    /// attention; this is the default encoder's stand-in): Grad-CAM for the top ImageNet
+    /// class at `saliencyBlock`: activations weighted by the spatial mean of the class
+    /// logit's gradient, summed over channels, negative parts dropped. Returns the coarse
+    /// map (side × side) for one normalised image.
+    public func saliency(_ input: FeatureMap) -> (map: [Float], side: Int) {
+        precondition(input.batch == 1, "saliency takes one image")
+        let trace = forward(input, through: Self.blockCount - 1)
+        let (logits, h) = self.logits(trace.features[Self.blockCount - 1])
+        let top = logits.indices.max { logits[$0] < logits[$1] } ?? 0
+        let dLast = logitGradient(class: top, head: h)
+        let g = backward(trace, from: Self.blockCount - 1, gradient: dLast, extra: [:], down: Self.saliencyBlock + 1)
+        let f = trace.features[Self.saliencyBlock]
+        let plane = f.plane
+        var cam = [Float](repeating: 0, count: plane)
+        for c in 0..<f.channels {
+            var alpha: Float = 0
+            for i in 0..<plane { alpha += g.data[c * plane + i] }
+            alpha /= Float(plane)
+            for i in 0..<plane { cam[i] += alpha * f.data[c * plane + i] }
+        }
+        return (cam.map { max(0, $0) }, f.width)
     }
 }

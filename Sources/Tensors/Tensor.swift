@@ -52,6 +52,7 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
                   alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                   b: UnsafePointer<Float>, ldb: Int,
                   beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    _ = ComputeThreads.blasConfigured
     let work = Double(m) * Double(n) * Double(k)
     let threads = ComputeThreads.count
     guard threads > 1, work > 4e6 else {

@@ -30,10 +30,17 @@ public enum ComputeThreads {
         apply()
     }
 
-    /// Keeps OpenBLAS single-threaded; call once at start-up (also done by `set`).
+    /// Keeps OpenBLAS single-threaded; call once at start-up (also done by `set`, and
+    /// before the first product through `sgemm`).
     public static func apply() {
         openblas_set_num_threads(1)
     }
+
+    /// Evaluated once, on first use of `sgemm`.
+    static let blasConfigured: Bool = {
+        openblas_set_num_threads(1)
+        return true
+    }()
 }
 
 /// True on threads running a `parallelFor` body, so nested loops run inline.

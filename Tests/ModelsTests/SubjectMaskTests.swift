@@ -72,3 +72,22 @@ final class TorchReaderTests: XCTestCase {
         XCTAssertThrowsError(try ck.tensor("_fc.weight", shape: [10])) { XCTAssertTrue("\($0)".contains("expected [10]")) }
     }
 }
+
+final class SaliencyTests: XCTestCase {
+    /// The default encoder's saliency of the bull is strongest on the animal.
+    func testBullSaliencyPeaksOnTheSubject() throws {
+        let net = try loadEncoder()
+        let bull = try ImageFile.decode(path: repoRoot.appendingPathComponent("examples/bull.jpg").path)
+        let map = Saliency.map(bull, encoder: net)
+        XCTAssertEqual(map.width, 500)
+        XCTAssertEqual(map.pixels.max() ?? 0, 1, accuracy: 1e-5)
+        XCTAssertEqual(map.pixels.min() ?? 1, 0, accuracy: 1e-5)
+        let reference = try ImageFile.decode(path: repoRoot.appendingPathComponent("Tests/Fixtures/bull_mask_u2netp.png").path)
+        // Mean saliency inside the subject is well above the mean outside it.
+        var inside: Float = 0, outside: Float = 0, nIn: Float = 0, nOut: Float = 0
+        for i in map.pixels.indices {
+            if reference.pixels[i] >= 0.5 { inside += map.pixels[i]; nIn += 1 } else { outside += map.pixels[i]; nOut += 1 }
+        }
+        XCTAssertGreaterThan(inside / nIn, 2 * outside / nOut)
+    }
+}
