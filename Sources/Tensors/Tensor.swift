@@ -53,6 +53,11 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
                   b: UnsafePointer<Float>, ldb: Int,
                   beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
     _ = ComputeThreads.blasConfigured
+    guard ComputeThreads.splitProducts else {
+        sgemmSerial(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                    b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        return
+    }
     let work = Double(m) * Double(n) * Double(k)
     let threads = ComputeThreads.count
     guard threads > 1, work > 4e6 else {

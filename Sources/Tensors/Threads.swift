@@ -30,15 +30,19 @@ public enum ComputeThreads {
         apply()
     }
 
-    /// Keeps OpenBLAS single-threaded; call once at start-up (also done by `set`, and
-    /// before the first product through `sgemm`).
+    /// Splitting products across our own workers (OpenBLAS single-threaded) instead of
+    /// letting OpenBLAS thread them. Off: measured here, concurrent OpenBLAS calls from two
+    /// threads serialise on a lock inside the library.
+    static let splitProducts = getenvString("CLIPASCENE_SPLIT_GEMM") == "1"
+
+    /// Gives OpenBLAS the thread budget (or one thread when we split products ourselves).
     public static func apply() {
-        openblas_set_num_threads(1)
+        openblas_set_num_threads(splitProducts ? 1 : Int32(count))
     }
 
     /// Evaluated once, on first use of `sgemm`.
     static let blasConfigured: Bool = {
-        openblas_set_num_threads(1)
+        apply()
         return true
     }()
 }
