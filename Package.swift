@@ -28,11 +28,13 @@ let package = Package(
         // Layer 4: strokes, the differentiable rasteriser, SVG. Layer 5: weights and networks.
         .target(name: "Vector", dependencies: ["Tensors", "Imaging"], swiftSettings: fastMath),
         .target(name: "Models", dependencies: ["Tensors", "Imaging"], swiftSettings: fastMath),
+        // Layer 6: the CLIPascene engine.
+        .target(name: "Sketching", dependencies: ["Tensors", "Imaging", "Vector", "Models"], swiftSettings: fastMath),
         // Layer 8: the executable.
         .executableTarget(
             name: "clipascene",
             dependencies: [
-                "Tensors", "Imaging", "Vector", "Models",
+                "Tensors", "Imaging", "Vector", "Models", "Sketching",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastMath),
@@ -40,6 +42,7 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "CJPEG"]),
         .testTarget(name: "VectorTests", dependencies: ["Vector", "Imaging", "Models"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models"]),
+        .testTarget(name: "SketchingTests", dependencies: ["Sketching", "Models", "Vector", "Imaging"]),
         .testTarget(name: "CLITests", dependencies: ["Imaging"]),
     ],
     swiftLanguageModes: [.v6]

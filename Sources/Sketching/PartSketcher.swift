@@ -1,0 +1,217 @@
+import Foundation
+import Imaging
+import Models
+import Tensors
+import Vector
+
+/// Settings of one part's optimisation (foreground or background).
+public struct PartSettings: Sendable, Codable, Equatable {
+    public var strokes: Int = 64
+    public var halfWidth: Float = 1.5
+    public var layers: LayerWeights = FidelityLevels.efficientNet[0]
+    public var learningRate: Float = 1e-4
+    public var augmentations: Int = 4
+    public var seed: UInt64 = 0
+    /// Softmax temperature of the initial stroke sampling (spec §3).
+    public var samplingTemperature: Float = 0.3
+    public init() {}
+}
+
+/// Optimises one set of strokes against one target image, CLIPascene's fidelity axis: a
+/// points MLP maps the initial control points to offsets and is trained with Adam on the
+/// perceptual loss over one clean and several augmented views of sketch and target.
+public final class PartSketcher: @unchecked Sendable {
+    public let width: Int, height: Int
+    public let settings: PartSettings
+    let target: RGBImage
+    let encoder: EfficientNetLite0
+    let normalisation = EncoderInput.imageNet
+    public let initialStrokes: [Stroke]
+    let mlpInput: [Float]
+    var mlp: MLP
+    var adam: Adam
+    var rng: SeededRandom
+    let cleanTargetFeatures: [Int: FeatureMap]
+    public private(set) var step = 0
+    public private(set) var lastLoss: Float = .infinity
+    public private(set) var bestLoss: Float = .infinity
+    public private(set) var bestStrokes: [Stroke]
+
+    /// `target` and `saliency` are at the canvas size (long side 224 by convention).
+    public init(target: RGBImage, saliency: GrayImage, encoder: EfficientNetLite0, settings: PartSettings) {
+        precondition(target.width == saliency.width && target.height == saliency.height, "target and saliency sizes differ")
+        self.width = target.width
+        self.height = target.height
+        self.target = target
+        self.encoder = encoder
+        self.settings = settings
+        var rng = SeededRandom(settings.seed &* 0x2545_F491_4F6C_DD1D &+ 1)
+        let edges = XDoG.edges(normalisation.normalise(target).grayLike(target))
+        initialStrokes = Initialisation.strokes(count: settings.strokes, saliency: saliency, edges: edges,
+                                                temperature: settings.samplingTemperature, halfWidth: settings.halfWidth,
+                                                rng: &rng)
+        let w = Float(width), h = Float(height)
+        mlpInput = initialStrokes.flatMap { s in s.points.flatMap { [2 * $0.x / w - 1, 2 * $0.y / h - 1] } }
+        let n = mlpInput.count
+        mlp = MLP(sizes: [n, 1000, 1000, n], initialisation: .pytorchDefault, seed: settings.seed &+ 17)
+        adam = Adam(count: mlp.parameters.count, learningRate: settings.learningRate)
+        self.rng = rng
+        let clean = normalisation.normalise(target)
+        let trace = encoder.forward(clean, through: settings.layers.deepest, keepTrace: false)
+        cleanTargetFeatures = Dictionary(uniqueKeysWithValues: settings.layers.weights.keys.map { ($0, trace.features[$0]) })
+        bestStrokes = initialStrokes
+    }
+
+    /// The strokes the MLP currently produces.
+    public var currentStrokes: [Stroke] { strokes(from: mlp.forward(mlpInput).output) }
+
+    func strokes(from out: [Float]) -> [Stroke] {
+        let w = Float(width), h = Float(height)
+        var i = 0
+        return initialStrokes.map { s in
+            var s = s
+            for k in s.points.indices {
+                // out = x + 0.1·Δ, mapped back to pixels.
+                let x = mlpInput[i] + 0.1 * out[i], y = mlpInput[i + 1] + 0.1 * out[i + 1]
+                s.points[k] = SIMD2((x + 1) * w / 2, (y + 1) * h / 2)
+                i += 2
+            }
+            return s
+        }
+    }
+
+    /// One optimisation step; returns the loss of the clean view before the update.
+    @discardableResult
+    public func step(count: Int = 1) -> Float {
+        for _ in 0..<count { singleStep() }
+        return lastLoss
+    }
+
+    private func singleStep() {
+        let plane = width * height
+        let views = settings.augmentations
+        let trace = mlp.forward(mlpInput)
+        let strokes = self.strokes(from: trace.output)
+        let raster = Raster.render(strokes, width: width, height: height)
+        let warps = (0..<views).map { _ in Warp.random(width: width, height: height, rng: &rng) }
+
+        // Sketch batch: clean + warped views, RGB (ink is gray), normalised.
+        var sketch = [Float](repeating: 0, count: 3 * (views + 1) * plane)   // [3][batch][plane]
+        var targetViews = [Float](repeating: 0, count: 3 * views * plane)
+        var sketchRGB = [Float](repeating: 0, count: 3 * plane)
+        for c in 0..<3 { for i in 0..<plane { sketchRGB[c * plane + i] = raster.image[i] } }
+        var warped = [Float](repeating: 0, count: 3 * plane)
+        for v in 0...views {
+            if v == 0 { warped = sketchRGB } else {
+                sketchRGB.withUnsafeBufferPointer { s in warped.withUnsafeMutableBufferPointer { w in
+                    warps[v - 1].apply(s.baseAddress!, planes: 3, into: w.baseAddress!) } }
+            }
+            for c in 0..<3 {
+                for i in 0..<plane {
+                    sketch[(c * (views + 1) + v) * plane + i] = (warped[c * plane + i] - normalisation.mean[c]) / normalisation.std[c]
+                }
+            }
+        }
+        for v in 0..<views {
+            target.pixels.withUnsafeBufferPointer { s in warped.withUnsafeMutableBufferPointer { w in
+                warps[v].apply(s.baseAddress!, planes: 3, into: w.baseAddress!) } }
+            for c in 0..<3 {
+                for i in 0..<plane {
+                    targetViews[(c * views + v) * plane + i] = (warped[c * plane + i] - normalisation.mean[c]) / normalisation.std[c]
+                }
+            }
+        }
+        let deepest = settings.layers.deepest
+        let sketchTrace = encoder.forward(FeatureMap(channels: 3, batch: views + 1, height: height, width: width, data: sketch),
+                                          through: deepest)
+        let targetTrace = views > 0
+            ? encoder.forward(FeatureMap(channels: 3, batch: views, height: height, width: width, data: targetViews),
+                              through: deepest, keepTrace: false)
+            : nil
+
+        var total: Float = 0, cleanLoss: Float = 0
+        var gradients: [Int: FeatureMap] = [:]
+        for (block, weight) in settings.layers.weights {
+            let s = sketchTrace.features[block]
+            // Target features in the same [C][batch][plane] layout: clean (cached) + views.
+            var t = s
+            let cols = s.plane
+            let clean = cleanTargetFeatures[block]!
+            for c in 0..<s.channels {
+                for i in 0..<cols { t.data[(c * (views + 1)) * cols + i] = clean.data[c * cols + i] }
+                if let tv = targetTrace?.features[block] {
+                    for v in 0..<views {
+                        for i in 0..<cols { t.data[(c * (views + 1) + v + 1) * cols + i] = tv.data[(c * views + v) * cols + i] }
+                    }
+                }
+            }
+            let (loss, grad) = PerceptualLoss.lossAndGradient(sketch: s, target: t, weight: weight)
+            total += loss
+            cleanLoss += PerceptualLoss.cleanViewLoss(sketch: s, target: t, weight: weight)
+            gradients[block] = grad
+        }
+        let dInput = encoder.backward(sketchTrace, gradients: gradients)
+
+        // Back through normalisation and the views to the gray canvas.
+        var dImage = [Float](repeating: 0, count: plane)
+        var dView = [Float](repeating: 0, count: 3 * plane), dRGB = [Float](repeating: 0, count: 3 * plane)
+        for v in 0...views {
+            for c in 0..<3 {
+                for i in 0..<plane { dView[c * plane + i] = dInput.data[(c * (views + 1) + v) * plane + i] / normalisation.std[c] }
+            }
+            if v == 0 {
+                for i in 0..<(3 * plane) { dRGB[i] += dView[i] }
+            } else {
+                dView.withUnsafeBufferPointer { g in dRGB.withUnsafeMutableBufferPointer { d in
+                    warps[v - 1].backward(g.baseAddress!, planes: 3, into: d.baseAddress!) } }
+            }
+        }
+        for c in 0..<3 { for i in 0..<plane { dImage[i] += dRGB[c * plane + i] } }
+        let dStrokes = raster.backward(dImage)
+        var dOut = [Float](repeating: 0, count: mlpInput.count)
+        var i = 0
+        let w = Float(width), h = Float(height)
+        for g in dStrokes {
+            for p in g.points {
+                dOut[i] = p.x * 0.1 * w / 2
+                dOut[i + 1] = p.y * 0.1 * h / 2
+                i += 2
+            }
+        }
+        let grad = mlp.backward(trace, outputGradient: dOut)
+        adam.update(&mlp.parameters, gradients: grad)
+        step += 1
+        lastLoss = cleanLoss
+        _ = total
+        if cleanLoss < bestLoss {
+            bestLoss = cleanLoss
+            bestStrokes = strokes
+        }
+    }
+}
+
+extension PerceptualLoss {
+    /// The loss of the un-augmented view alone (the reference's eval loss).
+    static func cleanViewLoss(sketch: FeatureMap, target: FeatureMap, weight: Float) -> Float {
+        let (s, _) = normalised(sketch), (t, _) = normalised(target)
+        let plane = s.plane, batch = s.batch
+        var loss: Float = 0
+        for c in 0..<s.channels {
+            for i in 0..<plane {
+                let d = s.data[c * batch * plane + i] - t.data[c * batch * plane + i]
+                loss += d * d
+            }
+        }
+        return loss * weight / Float(plane)
+    }
+}
+
+extension FeatureMap {
+    /// The first channel... as a gray image of the given image's size (helper for XDoG input).
+    func grayLike(_ image: RGBImage) -> GrayImage {
+        let plane = height * width
+        var out = [Float](repeating: 0, count: plane)
+        for i in 0..<plane { out[i] = 0.2125 * data[i] + 0.7154 * data[plane + i] + 0.0721 * data[2 * plane + i] }
+        return GrayImage(width: width, height: height, pixels: out)
+    }
+}

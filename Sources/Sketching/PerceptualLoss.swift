@@ -1,0 +1,65 @@
+import Foundation
+import Models
+import Tensors
+
+/// Which encoder blocks a fidelity level compares, and with what weights.
+public struct LayerWeights: Sendable, Equatable, Codable {
+    public var weights: [Int: Float]
+    public init(_ weights: [Int: Float]) { self.weights = weights }
+    public var deepest: Int { weights.keys.max() ?? 0 }
+}
+
+/// The default encoder's fidelity levels, precise → loose. Provisional: chosen from the
+/// spec's prototype (normalised features of blocks 2 + 5 drew a recognisable bull) and
+/// moved deeper one stage per level; to be tuned by looking at results.
+public enum FidelityLevels {
+    public static let efficientNet: [LayerWeights] = [
+        LayerWeights([2: 1, 5: 1]),
+        LayerWeights([5: 1, 8: 1]),
+        LayerWeights([8: 1, 10: 1]),
+        LayerWeights([10: 1, 14: 1]),
+    ]
+}
+
+/// L2 between channel-normalised feature maps (unit length across channels at each
+/// position, as LPIPS does), averaged over positions and images, summed over blocks.
+enum PerceptualLoss {
+    static let epsilon: Float = 1e-10
+
+    /// Normalises each position's channel vector; returns the normalised map and the norms.
+    static func normalised(_ f: FeatureMap) -> (FeatureMap, [Float]) {
+        let cols = f.columns
+        var norms = [Float](repeating: 0, count: cols)
+        for c in 0..<f.channels { for j in 0..<cols { let v = f.data[c * cols + j]; norms[j] += v * v } }
+        for j in 0..<cols { norms[j] = norms[j].squareRoot() + epsilon }
+        var out = f
+        for c in 0..<f.channels { for j in 0..<cols { out.data[c * cols + j] /= norms[j] } }
+        return (out, norms)
+    }
+
+    /// Loss of sketch features against target features (same shape), and ∂loss/∂sketch features.
+    static func lossAndGradient(sketch: FeatureMap, target: FeatureMap, weight: Float) -> (Float, FeatureMap) {
+        let (s, norms) = normalised(sketch)
+        let (t, _) = normalised(target)
+        let cols = s.columns
+        let scale = weight / Float(cols)
+        var loss: Float = 0
+        var g = s
+        for i in s.data.indices {
+            let d = s.data[i] - t.data[i]
+            loss += d * d
+            g.data[i] = 2 * d * scale
+        }
+        // Through the normalisation: ∂/∂f = (g − f̂ (f̂·g)) / ‖f‖.
+        var dot = [Float](repeating: 0, count: cols)
+        for c in 0..<s.channels { for j in 0..<cols { dot[j] += s.data[c * cols + j] * g.data[c * cols + j] } }
+        var df = g
+        for c in 0..<s.channels {
+            for j in 0..<cols {
+                let i = c * cols + j
+                df.data[i] = (g.data[i] - s.data[i] * dot[j]) / norms[j]
+            }
+        }
+        return (loss * scale, df)
+    }
+}

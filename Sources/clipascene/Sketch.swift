@@ -1,0 +1,99 @@
+import ArgumentParser
+import Foundation
+import Imaging
+import Models
+import Sketching
+import Tensors
+import Vector
+
+struct Sketch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Sketch a photo: writes SVG and PNG files into --out.")
+
+    @Argument(help: "A PNG or JPEG photo.")
+    var image: String
+
+    @Option(help: "Number of strokes.")
+    var paths: Int = 64
+
+    @Option(help: "Fidelity level 0 (precise) … 3 (loose).")
+    var fidelity: Int = 0
+
+    @Option(help: "Optimisation steps.")
+    var iterations: Int = 300
+
+    @Option(help: "Random seed.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Adam learning rate of the points MLP.")
+    var learningRate: Float = 1e-4
+
+    @Option(help: "Augmented views per step (the reference uses 4).")
+    var augmentations: Int = 4
+
+    @Option(help: "Output folder.")
+    var out: String = "out/sketch"
+
+    func validate() throws {
+        guard (1...1024).contains(paths) else { throw ValidationError("--paths must be 1…1024, got \(paths)") }
+        guard (0...3).contains(fidelity) else { throw ValidationError("--fidelity must be 0…3, got \(fidelity)") }
+        guard (1...100_000).contains(iterations) else { throw ValidationError("--iterations must be 1…100000, got \(iterations)") }
+        guard learningRate > 0 && learningRate.isFinite else { throw ValidationError("--learning-rate must be positive") }
+    }
+
+    func run() throws {
+        let photo: RGBImage
+        do { photo = try ImageFile.decode(path: image) } catch let e as ImageError {
+            throw UserFacingError(description: e.description)
+        }
+        let store = try CheckpointStore.locate()
+        let encoder = try EfficientNetLite0(path: try store.verifiedPath(of: "efficientnet-lite0"))
+        // Canvas: the photo's aspect ratio, long side 224.
+        let scale = 224 / Float(max(photo.width, photo.height))
+        let cw = max(8, Int((Float(photo.width) * scale).rounded())), ch = max(8, Int((Float(photo.height) * scale).rounded()))
+        let target = photo.resized(width: cw, height: ch).clamped()
+        let saliency = Saliency.map(target, encoder: encoder)
+        var settings = PartSettings()
+        settings.strokes = paths
+        settings.layers = FidelityLevels.efficientNet[fidelity]
+        settings.seed = seed
+        settings.learningRate = learningRate
+        settings.augmentations = augmentations
+        let part = PartSketcher(target: target, saliency: saliency, encoder: encoder, settings: settings)
+        let progress = ProgressLine(total: iterations)
+        for i in 1...iterations {
+            let loss = part.step()
+            progress.update(step: i, loss: loss)
+        }
+        progress.finish()
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let doc = SVGDocument(width: Double(cw), height: Double(ch), strokes: part.bestStrokes)
+        try doc.write(to: "\(out)/sketch.svg")
+        try doc.writePNG(to: "\(out)/preview.png", scale: 2)
+        FileHandle.standardError.write(Data("wrote \(out)/sketch.svg and \(out)/preview.png (best loss \(part.bestLoss))\n".utf8))
+    }
+}
+
+/// A one-line progress report on stderr: step, loss, rate and time left.
+final class ProgressLine {
+    let total: Int
+    let start = Date()
+    var lastDraw = Date.distantPast
+
+    init(total: Int) { self.total = total }
+
+    func update(step: Int, loss: Float) {
+        let now = Date()
+        guard now.timeIntervalSince(lastDraw) > 0.2 || step == total else { return }
+        lastDraw = now
+        let elapsed = now.timeIntervalSince(start)
+        let eta = elapsed / Double(step) * Double(total - step)
+        let width = 30, filled = width * step / max(1, total)
+        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+        let line = String(format: "\r[%@] %d/%d  loss %.4f  %.2f s/step  ETA %.0f s ", bar, step, total, loss,
+                          elapsed / Double(step), eta)
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    func finish() { FileHandle.standardError.write(Data("\n".utf8)) }
+}
