@@ -6,7 +6,9 @@ EXAMPLE := examples/bull.jpg
 .PHONY: run test setup setup-test build clean
 
 run: setup build
-	@$(BIN) inspect $(EXAMPLE)
+	@$(BIN) inspect $(EXAMPLE) >/dev/null
+	@$(BIN) sketch $(EXAMPLE) --out out/bull
+	@echo "Sketch of $(EXAMPLE): out/bull/combined.svg (also foreground.svg, background.svg, preview.png, mask.png)"
 
 test: setup-test build
 	$(SWIFT) test -c release --disable-swift-testing

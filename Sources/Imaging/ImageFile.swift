@@ -135,6 +135,12 @@ public enum ImageFile {
         try writeAtomically(bytes, to: path)
     }
 
+    /// PNG bytes of a gray image (8-bit).
+    public static func pngData(_ image: GrayImage) throws -> Data { try PNGCodec.encode(image) }
+
+    /// PNG bytes of a colour image (8-bit RGB).
+    public static func pngData(_ image: RGBImage) throws -> Data { try PNGCodec.encode(image) }
+
     /// Writes bytes to a temporary file next to `path`, then renames it into place,
     /// so a reader never sees half a file.
     public static func writeAtomically(_ data: Data, to path: String) throws {

@@ -43,8 +43,23 @@ public enum ComputeThreads {
     /// Evaluated once, on first use of `sgemm`.
     static let blasConfigured: Bool = {
         apply()
+        keepLargeAllocations()
         return true
     }()
+
+    /// glibc hands every block over 128 KiB straight back to the kernel, so each training
+    /// step re-faults and re-zeroes its activations (measured: a third of a step in system
+    /// time). Keeping freed memory in the heap makes the next step reuse it.
+    public static func keepLargeAllocations() {
+        #if canImport(Glibc)
+        // mallopt is not in Swift's Glibc module; look it up. M_TRIM_THRESHOLD = −1, M_MMAP_THRESHOLD = −3.
+        typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
+        let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
+        _ = mallopt(-3, 1 << 30)
+        _ = mallopt(-1, Int32.max)
+        #endif
+    }
 }
 
 /// True on threads running a `parallelFor` body, so nested loops run inline.

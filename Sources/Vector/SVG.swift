@@ -10,15 +10,27 @@ public struct SVGClipPath: Sendable, Equatable {
     }
 }
 
-/// A named group of strokes, optionally clipped.
+/// A luminance mask given as an embedded PNG (white shows, black hides), stretched over the canvas.
+public struct SVGMaskImage: Sendable, Equatable {
+    public var id: String
+    public var png: [UInt8]
+    public init(id: String, png: [UInt8]) {
+        self.id = id
+        self.png = png
+    }
+}
+
+/// A named group of strokes, optionally clipped or masked.
 public struct SVGGroup: Sendable, Equatable {
     public var id: String?
     public var strokes: [Stroke]
     public var clipPathID: String?
-    public init(id: String? = nil, strokes: [Stroke], clipPathID: String? = nil) {
+    public var maskID: String?
+    public init(id: String? = nil, strokes: [Stroke], clipPathID: String? = nil, maskID: String? = nil) {
         self.id = id
         self.strokes = strokes
         self.clipPathID = clipPathID
+        self.maskID = maskID
     }
 }
 
@@ -28,6 +40,7 @@ public struct SVGDocument: Sendable, Equatable {
     public var height: Double
     public var groups: [SVGGroup]
     public var clipPaths: [SVGClipPath]
+    public var masks: [SVGMaskImage] = []
     /// Paint a white page under the strokes (viewers with dark themes otherwise show black on black).
     public var whiteBackground: Bool
 
@@ -64,13 +77,18 @@ extension SVGDocument {
         let w = svgNumber(width), h = svgNumber(height)
         var out = """
         <?xml version="1.0" encoding="UTF-8"?>
-        <svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="\(w)" height="\(h)" viewBox="0 0 \(w) \(h)">
+        <svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" version="1.1" width="\(w)" height="\(h)" viewBox="0 0 \(w) \(h)">
 
         """
-        if !clipPaths.isEmpty {
+        if !clipPaths.isEmpty || !masks.isEmpty {
             out += "<defs>\n"
             for c in clipPaths {
                 out += "<clipPath id=\"\(xmlEscape(c.id))\"><path d=\"\(xmlEscape(c.pathData))\" clip-rule=\"evenodd\"/></clipPath>\n"
+            }
+            for m in masks {
+                out += "<mask id=\"\(xmlEscape(m.id))\" maskUnits=\"userSpaceOnUse\" x=\"0\" y=\"0\" width=\"\(w)\" height=\"\(h)\">"
+                    + "<image x=\"0\" y=\"0\" width=\"\(w)\" height=\"\(h)\" preserveAspectRatio=\"none\" "
+                    + "xlink:href=\"data:image/png;base64,\(Data(m.png).base64EncodedString())\"/></mask>\n"
             }
             out += "</defs>\n"
         }
@@ -79,6 +97,7 @@ extension SVGDocument {
             var attrs = ""
             if let id = g.id { attrs += " id=\"\(xmlEscape(id))\"" }
             if let clip = g.clipPathID { attrs += " clip-path=\"url(#\(xmlEscape(clip)))\"" }
+            if let mask = g.maskID { attrs += " mask=\"url(#\(xmlEscape(mask)))\"" }
             out += "<g\(attrs)>\n"
             for s in g.strokes where s.isFinite { out += pathElement(s) + "\n" }
             out += "</g>\n"

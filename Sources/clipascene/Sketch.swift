@@ -19,8 +19,8 @@ struct Sketch: ParsableCommand {
     @Option(help: "Fidelity level 0 (precise) … 3 (loose).")
     var fidelity: Int = 0
 
-    @Option(help: "Optimisation steps.")
-    var iterations: Int = 300
+    @Option(help: "Optimisation steps per part (foreground and background).")
+    var iterations: Int = 200
 
     @Option(help: "Random seed.")
     var seed: UInt64 = 0
@@ -46,31 +46,40 @@ struct Sketch: ParsableCommand {
         do { photo = try ImageFile.decode(path: image) } catch let e as ImageError {
             throw UserFacingError(description: e.description)
         }
+        let started = Date()
         let store = try CheckpointStore.locate()
         let encoder = try EfficientNetLite0(path: try store.verifiedPath(of: "efficientnet-lite0"))
-        // Canvas: the photo's aspect ratio, long side 224.
-        let scale = 224 / Float(max(photo.width, photo.height))
-        let cw = max(8, Int((Float(photo.width) * scale).rounded())), ch = max(8, Int((Float(photo.height) * scale).rounded()))
-        let target = photo.resized(width: cw, height: ch).clamped()
-        let saliency = Saliency.map(target, encoder: encoder)
+        let masker = try SubjectMasker(path: try store.verifiedPath(of: "u2netp"))
+        let mask = try masker.mask(photo)
         var settings = PartSettings()
         settings.strokes = paths
         settings.layers = FidelityLevels.efficientNet[fidelity]
         settings.seed = seed
         settings.learningRate = learningRate
         settings.augmentations = augmentations
-        let part = PartSketcher(target: target, saliency: saliency, encoder: encoder, settings: settings)
-        let progress = ProgressLine(total: iterations)
-        for i in 1...iterations {
-            let loss = part.step()
-            progress.update(step: i, loss: loss)
+        let scene = SceneSketch(photo: photo, subjectMask: mask, encoder: encoder, settings: settings)
+        let prepared = Date()
+        let parts = scene.parts
+        let progress = ProgressLine(total: iterations * parts.count)
+        var done = 0
+        for part in parts {
+            for _ in 0..<iterations {
+                let loss = part.step()
+                done += 1
+                progress.update(step: done, loss: loss)
+            }
         }
         progress.finish()
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let doc = SVGDocument(width: Double(cw), height: Double(ch), strokes: part.bestStrokes)
-        try doc.write(to: "\(out)/sketch.svg")
-        try doc.writePNG(to: "\(out)/preview.png", scale: 2)
-        FileHandle.standardError.write(Data("wrote \(out)/sketch.svg and \(out)/preview.png (best loss \(part.bestLoss))\n".utf8))
+        try scene.combinedSVG().write(to: "\(out)/combined.svg")
+        try scene.foregroundSVG().write(to: "\(out)/foreground.svg")
+        try scene.backgroundSVG().write(to: "\(out)/background.svg")
+        try ImageFile.writePNG(scene.preview(scale: 2), to: "\(out)/preview.png")
+        try ImageFile.writePNG(mask, to: "\(out)/mask.png")
+        let summary = String(format: "subject %@; prepared in %.1f s, %d steps in %.1f s; wrote %@/{combined,foreground,background}.svg, preview.png, mask.png\n",
+                             scene.foreground == nil ? "not found (all background)" : String(format: "covers %.0f%%", scene.subject.coverage * 100),
+                             prepared.timeIntervalSince(started), done, Date().timeIntervalSince(prepared), out)
+        FileHandle.standardError.write(Data(summary.utf8))
     }
 }
 

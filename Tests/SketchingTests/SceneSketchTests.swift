@@ -1,0 +1,70 @@
+import Foundation
+import XCTest
+import Imaging
+import Models
+import Sketching
+import Vector
+
+final class SceneSketchTests: XCTestCase {
+    /// The whole pipeline on a small canvas: mask, targets, both parts, combined SVG readable by
+    /// us and with the background hidden under the subject.
+    func testSceneSplitsAndCombines() throws {
+        guard let encoder = sharedEncoder else { throw XCTSkip("run checkpoint/fetch (make test does)") }
+        let photo = try ImageFile.decode(path: repoRoot.appendingPathComponent("examples/bull.jpg").path)
+        let mask = try ImageFile.decode(path: repoRoot.appendingPathComponent("Tests/Fixtures/bull_mask_u2netp.png").path)
+        let subject = GrayImage(width: mask.width, height: mask.height, pixels: Array(mask.pixels[0..<(mask.width * mask.height)]))
+        var settings = PartSettings()
+        settings.strokes = 12
+        settings.augmentations = 1
+        let scene = SceneSketch(photo: photo, subjectMask: subject, encoder: encoder, settings: settings, canvas: 64)
+        XCTAssertEqual(scene.canvasWidth, 64)
+        XCTAssertNotNil(scene.foreground)
+        XCTAssertGreaterThan(scene.subject.coverage, 0.2)
+        // Foreground target is white outside the subject; the background target has no white hole.
+        let plane = 64 * 64
+        for i in 0..<plane where scene.subject.pixels[i] < 0.5 { XCTAssertEqual(scene.foregroundTarget.pixels[i], 1) }
+        let holeMean = (0..<plane).filter { scene.subject.pixels[$0] >= 0.5 }.map { scene.backgroundTarget.pixels[$0] }
+        XCTAssertLessThan(holeMean.reduce(0, +) / Float(holeMean.count), 0.95, "the hole is filled, not left white")
+        for part in scene.parts { part.step(count: 3) }
+        let combined = try scene.combinedSVG()
+        let xml = combined.xml()
+        XCTAssertTrue(xml.contains("mask=\"url(#outside-subject)\""))
+        XCTAssertTrue(xml.contains("data:image/png;base64,"))
+        XCTAssertEqual(try SVGDocument.parse(xml).strokes.count, 24)
+        let preview = scene.preview(scale: 2)
+        XCTAssertEqual(preview.width, 128)
+    }
+
+    /// A blank photo has no subject and no edges: the engine still starts (all background).
+    func testBlankPhotoFallsBack() throws {
+        guard let encoder = sharedEncoder else { throw XCTSkip("run checkpoint/fetch (make test does)") }
+        let blank = RGBImage(width: 40, height: 30, fill: (1, 1, 1))
+        var settings = PartSettings()
+        settings.strokes = 8
+        settings.augmentations = 0
+        let scene = SceneSketch(photo: blank, subjectMask: GrayImage(width: 40, height: 30), encoder: encoder,
+                                settings: settings, canvas: 48)
+        XCTAssertNil(scene.foreground)
+        XCTAssertEqual(scene.canvasWidth, 48)
+        XCTAssertEqual(scene.canvasHeight, 36, "aspect ratio kept")
+        XCTAssertEqual(scene.background.initialStrokes.count, 8)
+        scene.background.step()
+        XCTAssertTrue(scene.background.bestStrokes.allSatisfy(\.isFinite))
+    }
+}
+
+final class InpaintTests: XCTestCase {
+    func testFillsAHoleFromItsSurroundings() {
+        var img = RGBImage(width: 20, height: 20, fill: (0.2, 0.4, 0.6))
+        var hole = GrayImage(width: 20, height: 20)
+        for y in 5..<15 { for x in 5..<15 { hole[x, y] = 1; for c in 0..<3 { img[c, x, y] = 1 } } }
+        let filled = img.inpainted(hole: hole)
+        for y in 5..<15 {
+            for x in 5..<15 {
+                XCTAssertEqual(filled[0, x, y], 0.2, accuracy: 0.01)
+                XCTAssertEqual(filled[2, x, y], 0.6, accuracy: 0.01)
+            }
+        }
+        XCTAssertEqual(filled[1, 0, 0], 0.4, "known pixels are kept")
+    }
+}
