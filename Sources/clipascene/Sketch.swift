@@ -83,26 +83,35 @@ struct Sketch: ParsableCommand {
     }
 }
 
-/// A one-line progress report on stderr: step, loss, rate and time left.
+/// A one-line progress report on stderr: step, loss, rate and time left. Redrawn in place
+/// on a terminal; one line per tenth of the work when stderr is a file or a pipe.
 final class ProgressLine {
     let total: Int
     let start = Date()
     var lastDraw = Date.distantPast
+    let interactive = isatty(2) != 0
+    var lastTenth = -1
 
     init(total: Int) { self.total = total }
 
     func update(step: Int, loss: Float) {
         let now = Date()
-        guard now.timeIntervalSince(lastDraw) > 0.2 || step == total else { return }
+        if interactive {
+            guard now.timeIntervalSince(lastDraw) > 0.2 || step == total else { return }
+        } else {
+            let tenth = step * 10 / max(1, total)
+            guard tenth != lastTenth else { return }
+            lastTenth = tenth
+        }
         lastDraw = now
         let elapsed = now.timeIntervalSince(start)
         let eta = elapsed / Double(step) * Double(total - step)
         let width = 30, filled = width * step / max(1, total)
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-        let line = String(format: "\r[%@] %d/%d  loss %.4f  %.2f s/step  ETA %.0f s ", bar, step, total, loss,
-                          elapsed / Double(step), eta)
+        let line = String(format: "%@[%@] %d/%d  loss %.4f  %.2f s/step  ETA %.0f s%@", interactive ? "\r" : "", bar, step,
+                          total, loss, elapsed / Double(step), eta, interactive ? " " : "\n")
         FileHandle.standardError.write(Data(line.utf8))
     }
 
-    func finish() { FileHandle.standardError.write(Data("\n".utf8)) }
+    func finish() { if interactive { FileHandle.standardError.write(Data("\n".utf8)) } }
 }

@@ -104,3 +104,37 @@ final class InspectCommandTests: XCTestCase {
         XCTAssertTrue(big.stderr.contains("above the limit"), big.stderr)
     }
 }
+
+final class SketchCommandTests: XCTestCase {
+    func testInvalidParametersNameTheValidRange() throws {
+        let bull = repoRoot.appendingPathComponent("examples/bull.jpg").path
+        for (args, phrase) in [(["--paths", "0"], "1…1024"), (["--fidelity", "7"], "0…3"), (["--iterations", "0"], "1…100000"),
+                               (["--learning-rate=-1"], "positive")] {
+            let r = try runCLI(["sketch", bull] + args)
+            XCTAssertNotEqual(r.status, 0, "\(args)")
+            XCTAssertTrue(r.stderr.contains(phrase), "\(args): \(r.stderr)")
+            XCTAssertEqual(r.stdout, "")
+        }
+    }
+
+    func testUnreadableImageIsAClearError() throws {
+        let r = try runCLI(["sketch", "/nonexistent/photo.jpg"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("no such file"), r.stderr)
+    }
+
+    /// A tiny end-to-end run of the command: all five files appear and the SVGs parse.
+    func testSketchWritesItsFiles() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("sketch-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let r = try runCLI(["sketch", repoRoot.appendingPathComponent("examples/house.jpg").path, "--paths", "8",
+                            "--iterations", "2", "--out", out.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        for f in ["combined.svg", "foreground.svg", "background.svg", "preview.png", "mask.png"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(f).path), f)
+        }
+        let svg = try String(contentsOf: out.appendingPathComponent("combined.svg"), encoding: .utf8)
+        XCTAssertTrue(svg.hasPrefix("<?xml"))
+        XCTAssertTrue(svg.contains("<g id=\"foreground\">"))
+    }
+}
