@@ -14,6 +14,11 @@ public struct PartSettings: Sendable, Codable, Equatable {
     public var seed: UInt64 = 0
     /// Softmax temperature of the initial stroke sampling (spec §3).
     public var samplingTemperature: Float = 0.3
+    /// Simplicity axis (spec §5): width-MLP learning rate, relaxed-Bernoulli temperature,
+    /// and the probability above which a stroke is kept in the output.
+    public var widthLearningRate: Float = 5e-5
+    public var gumbelTemperature: Float = 0.2
+    public var keepThreshold: Float = 0.7
     public init() {}
 }
 
@@ -35,7 +40,21 @@ public final class PartSketcher: @unchecked Sendable {
     public private(set) var step = 0
     public private(set) var lastLoss: Float = .infinity
     public private(set) var bestLoss: Float = .infinity
+    /// The perceptual loss over all views of the latest step (what the ratio loss compares).
+    public private(set) var lastTotalLoss: Float = .infinity
     public private(set) var bestStrokes: [Stroke]
+    /// The simplicity axis, once started: a width MLP gives each stroke a keep-probability.
+    var simplicity: Simplicity?
+
+    struct Simplicity {
+        var mlp: MLP
+        var adam: Adam
+        let input: [Float]
+        /// 1 for strokes that put ink on the canvas when simplification began, else 0.
+        let onCanvas: [Float]
+        var ratio: Float
+        var lastWidthLoss: Float = 1
+    }
 
     /// `target` and `saliency` are at the canvas size (long side 224 by convention).
     public init(target: RGBImage, saliency: GrayImage, encoder: EfficientNetLite0, settings: PartSettings) {
@@ -80,6 +99,68 @@ public final class PartSketcher: @unchecked Sendable {
         }
     }
 
+    /// Starts (or moves to the next level of) the simplicity axis with target ratio `ratio`:
+    /// the width loss is driven towards `ratio` × the perceptual loss. Levels chain: the MLPs
+    /// and both optimisers' states carry over.
+    public func beginSimplicity(ratio: Float) {
+        if simplicity != nil {
+            simplicity?.ratio = ratio
+            return
+        }
+        let n = initialStrokes.count
+        let current = currentStrokes
+        let onCanvas: [Float] = current.map { s in
+            Raster.render([s], width: width, height: height).image.contains { $0 < 1 } ? 1 : 0
+        }
+        let mlp = MLP(sizes: [n, 1000, 1000, n], sigmoidOutput: true, initialisation: .xavier(bias: 0.01),
+                      seed: settings.seed &+ 29)
+        simplicity = Simplicity(mlp: mlp, adam: Adam(count: mlp.parameters.count, learningRate: settings.widthLearningRate),
+                                input: [Float](repeating: settings.halfWidth, count: n), onCanvas: onCanvas, ratio: ratio)
+    }
+
+    /// The ratio of the first simplicity level: 1 / the best perceptual loss (spec §5).
+    public var firstRatio: Float { bestLoss.isFinite && bestLoss > 0 ? 1 / bestLoss : 1 }
+
+    /// Keep-probabilities of the strokes (all 1 before the simplicity axis starts).
+    public var keepProbabilities: [Float] {
+        guard let simp = simplicity else { return [Float](repeating: 1, count: initialStrokes.count) }
+        return zip(simp.mlp.forward(simp.input).output, simp.onCanvas).map { $0 * $1 }
+    }
+
+    /// The output drawing: before simplification the best strokes; after, the current strokes
+    /// whose relaxed-Bernoulli draw (seeded, so repeatable) exceeds the keep threshold, each
+    /// with width = draw × base width.
+    public var outputStrokes: [Stroke] {
+        guard simplicity != nil else { return bestStrokes }
+        var rng = SeededRandom(settings.seed &+ 4242)
+        let p = keepProbabilities
+        var kept: [Stroke] = []
+        for (i, s) in currentStrokes.enumerated() {
+            let draw = relaxedBernoulli(p[i], noise: logisticNoise(&rng))
+            if draw > settings.keepThreshold {
+                var t = s
+                t.halfWidth = draw * settings.halfWidth
+                kept.append(t)
+            }
+        }
+        return kept
+    }
+
+    func logisticNoise(_ rng: inout SeededRandom) -> Float {
+        let u = min(max(rng.uniform(), 1e-6), 1 - 1e-6)
+        return Foundation.log(u) - Foundation.log(1 - u)
+    }
+
+    /// σ((logit p + ℓ)/τ): the Gumbel-softmax of [log p, log(1−p)] at temperature τ.
+    func relaxedBernoulli(_ p: Float, noise: Float) -> Float {
+        let q = min(max(p, 1e-8), 1 - 1e-7)
+        let z = (Foundation.log(q) - Foundation.log(1 - q) + noise) / settings.gumbelTemperature
+        return 1 / (1 + Foundation.exp(-z))
+    }
+
+    /// The width loss of the latest simplicity step (mean kept-probability over on-canvas strokes).
+    public var widthLoss: Float? { simplicity?.lastWidthLoss }
+
     /// One optimisation step; returns the loss of the clean view before the update.
     @discardableResult
     public func step(count: Int = 1) -> Float {
@@ -91,7 +172,17 @@ public final class PartSketcher: @unchecked Sendable {
         let plane = width * height
         let views = settings.augmentations
         let trace = mlp.forward(mlpInput)
-        let strokes = self.strokes(from: trace.output)
+        var strokes = self.strokes(from: trace.output)
+        // Simplicity: each stroke's width is a relaxed-Bernoulli draw of its keep-probability.
+        var widthTrace: MLP.Trace? = nil
+        var draws: [Float] = [], probs: [Float] = []
+        if let simp = simplicity {
+            let wt = simp.mlp.forward(simp.input)
+            widthTrace = wt
+            probs = wt.output
+            draws = probs.indices.map { relaxedBernoulli(probs[$0], noise: logisticNoise(&rng)) * simp.onCanvas[$0] }
+            for i in strokes.indices { strokes[i].halfWidth = draws[i] * settings.halfWidth }
+        }
         let raster = Raster.render(strokes, width: width, height: height)
         let warps = (0..<views).map { _ in Warp.random(width: width, height: height, rng: &rng) }
 
@@ -168,13 +259,42 @@ public final class PartSketcher: @unchecked Sendable {
         }
         for c in 0..<3 { for i in 0..<plane { dImage[i] += dRGB[c * plane + i] } }
         let dStrokes = raster.backward(dImage)
+        // How much of ∂L_perceptual reaches the points: 1, or under the simplicity axis the
+        // GradNorm weight plus the ratio loss's pull (spec §5).
+        var perceptualScale: Float = 1
+        if var simp = simplicity, let wt = widthTrace {
+            let n = Float(max(1, simp.onCanvas.reduce(0, +)))
+            let widthLoss = draws.reduce(0, +) / n
+            let tau = settings.gumbelTemperature
+            // ∂draw/∂p for the relaxed Bernoulli: draw(1−draw) / (τ p (1−p)).
+            let chain = probs.indices.map { i -> Float in
+                let p = min(max(probs[i], 1e-6), 1 - 1e-6)
+                return simp.onCanvas[i] * draws[i] * (1 - draws[i]) / (tau * p * (1 - p))
+            }
+            let gPerceptual = simp.mlp.backward(wt, outputGradient: probs.indices.map {
+                dStrokes[$0].halfWidth * settings.halfWidth * chain[$0] })
+            let gWidth = simp.mlp.backward(wt, outputGradient: probs.indices.map { chain[$0] / n })
+            // GradNorm over the width MLP: each loss weighted by the other's gradient size.
+            let mc = gPerceptual.reduce(0) { $0 + abs($1) } / Float(gPerceptual.count)
+            let mw = gWidth.reduce(0) { $0 + abs($1) } / Float(gWidth.count)
+            let gradSum = max(mc + mw, 1e-20)
+            let wPerceptual = mw / gradSum, wWidth = mc / gradSum
+            let residual = widthLoss - simp.ratio * total
+            perceptualScale = wPerceptual - 2 * residual * simp.ratio
+            let widthScale = wWidth + 2 * residual
+            var grad = gPerceptual
+            for j in grad.indices { grad[j] = perceptualScale * gPerceptual[j] + widthScale * gWidth[j] }
+            simp.adam.update(&simp.mlp.parameters, gradients: grad)
+            simp.lastWidthLoss = widthLoss
+            simplicity = simp
+        }
         var dOut = [Float](repeating: 0, count: mlpInput.count)
         var i = 0
         let w = Float(width), h = Float(height)
         for g in dStrokes {
             for p in g.points {
-                dOut[i] = p.x * 0.1 * w / 2
-                dOut[i + 1] = p.y * 0.1 * h / 2
+                dOut[i] = perceptualScale * p.x * 0.1 * w / 2
+                dOut[i + 1] = perceptualScale * p.y * 0.1 * h / 2
                 i += 2
             }
         }
@@ -182,8 +302,8 @@ public final class PartSketcher: @unchecked Sendable {
         adam.update(&mlp.parameters, gradients: grad)
         step += 1
         lastLoss = cleanLoss
-        _ = total
-        if cleanLoss < bestLoss {
+        lastTotalLoss = total
+        if simplicity == nil && cleanLoss < bestLoss {
             bestLoss = cleanLoss
             bestStrokes = strokes
         }

@@ -63,3 +63,16 @@ enum PerceptualLoss {
         return (loss * scale, df)
     }
 }
+
+/// The simplicity axis's schedule (spec §5): level i aims the width loss at r₁·2^(−i·div).
+public enum SimplicityLevels {
+    public static let maximum = 7
+    /// Division factors per fidelity level 0…3 (the reference's defaults for layers 2, 8, 11,
+    /// with the comment table's value for the level between).
+    public static let backgroundDivision: [Float] = [0.35, 0.45, 0.5, 0.85]
+    public static let foregroundDivision: [Float] = [0.4, 0.45, 0.5, 0.9]
+
+    public static func ratioFactor(level: Int, division: Float) -> Float {
+        Float(pow(2.0, -Double(level) * Double(division)))
+    }
+}

@@ -49,23 +49,32 @@ public final class SceneSketch: @unchecked Sendable {
 
     public var parts: [PartSketcher] { [foreground, background].compactMap { $0 } }
 
+    /// Moves both parts to simplicity level `level` (1…7): ratio r₁·2^(−level·div), with the
+    /// division factor of the reference for this part and fidelity level (spec §5).
+    public func beginSimplicity(level: Int, fidelity: Int) {
+        if let fg = foreground {
+            fg.beginSimplicity(ratio: fg.firstRatio * SimplicityLevels.ratioFactor(level: level, division: SimplicityLevels.foregroundDivision[fidelity]))
+        }
+        background.beginSimplicity(ratio: background.firstRatio * SimplicityLevels.ratioFactor(level: level, division: SimplicityLevels.backgroundDivision[fidelity]))
+    }
+
     /// The foreground strokes alone.
     public func foregroundSVG() -> SVGDocument {
         SVGDocument(width: Double(canvasWidth), height: Double(canvasHeight),
-                    groups: [SVGGroup(id: "foreground", strokes: foreground?.bestStrokes ?? [])])
+                    groups: [SVGGroup(id: "foreground", strokes: foreground?.outputStrokes ?? [])])
     }
 
     public func backgroundSVG() -> SVGDocument {
         SVGDocument(width: Double(canvasWidth), height: Double(canvasHeight),
-                    groups: [SVGGroup(id: "background", strokes: background.bestStrokes)])
+                    groups: [SVGGroup(id: "background", strokes: background.outputStrokes)])
     }
 
     /// Both parts in one SVG: background strokes hidden under the subject (a luminance mask
     /// of the silhouette), foreground strokes on top.
     public func combinedSVG() throws -> SVGDocument {
         var doc = SVGDocument(width: Double(canvasWidth), height: Double(canvasHeight), groups: [
-            SVGGroup(id: "background", strokes: background.bestStrokes, maskID: foreground == nil ? nil : "outside-subject"),
-            SVGGroup(id: "foreground", strokes: foreground?.bestStrokes ?? []),
+            SVGGroup(id: "background", strokes: background.outputStrokes, maskID: foreground == nil ? nil : "outside-subject"),
+            SVGGroup(id: "foreground", strokes: foreground?.outputStrokes ?? []),
         ])
         if foreground != nil {
             let outside = GrayImage(width: subject.width, height: subject.height, pixels: subject.pixels.map { 1 - $0 })

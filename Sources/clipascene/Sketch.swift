@@ -22,6 +22,12 @@ struct Sketch: ParsableCommand {
     @Option(help: "Optimisation steps per part (foreground and background).")
     var iterations: Int = 200
 
+    @Option(help: "Simplicity level 0 (all strokes) … 7 (sparsest).")
+    var simplicity: Int = 0
+
+    @Option(help: "Optimisation steps per part for each simplicity level.")
+    var simplicityIterations: Int = 100
+
     @Option(help: "Random seed.")
     var seed: UInt64 = 0
 
@@ -39,6 +45,12 @@ struct Sketch: ParsableCommand {
         guard (0...3).contains(fidelity) else { throw ValidationError("--fidelity must be 0…3, got \(fidelity)") }
         guard (1...100_000).contains(iterations) else { throw ValidationError("--iterations must be 1…100000, got \(iterations)") }
         guard learningRate > 0 && learningRate.isFinite else { throw ValidationError("--learning-rate must be positive") }
+        guard (0...SimplicityLevels.maximum).contains(simplicity) else {
+            throw ValidationError("--simplicity must be 0…\(SimplicityLevels.maximum), got \(simplicity)")
+        }
+        guard (1...100_000).contains(simplicityIterations) else {
+            throw ValidationError("--simplicity-iterations must be 1…100000, got \(simplicityIterations)")
+        }
     }
 
     func run() throws {
@@ -60,13 +72,26 @@ struct Sketch: ParsableCommand {
         let scene = SceneSketch(photo: photo, subjectMask: mask, encoder: encoder, settings: settings)
         let prepared = Date()
         let parts = scene.parts
-        let progress = ProgressLine(total: iterations * parts.count)
+        let progress = ProgressLine(total: (iterations + simplicity * simplicityIterations) * parts.count)
         var done = 0
         for part in parts {
             for _ in 0..<iterations {
                 let loss = part.step()
                 done += 1
                 progress.update(step: done, loss: loss)
+            }
+        }
+        // Simplicity levels chain: each continues from the previous one's MLPs and optimisers.
+        if simplicity > 0 {
+            for level in 1...simplicity {
+                scene.beginSimplicity(level: level, fidelity: fidelity)
+                for part in parts {
+                    for _ in 0..<simplicityIterations {
+                        let loss = part.step()
+                        done += 1
+                        progress.update(step: done, loss: loss)
+                    }
+                }
             }
         }
         progress.finish()
