@@ -19,30 +19,11 @@ extension GrayImage {
         guard r > 0 else { return self }
         var rows = GrayImage(width: width, height: height)
         for y in 0..<height {
-            // Distance to the last set pixel on the left and on the right, in one sweep each.
-            var last = -Int.max / 2
-            for x in 0..<width {
-                if self[x, y] >= 0.5 { last = x }
-                if x - last <= r { rows[x, y] = 1 }
-            }
-            last = Int.max / 2
-            for x in stride(from: width - 1, through: 0, by: -1) {
-                if self[x, y] >= 0.5 { last = x }
-                if last - x <= r { rows[x, y] = 1 }
-            }
+            dilateLine(count: width, radius: r, read: { self[$0, y] }, write: { rows[$0, y] = 1 })
         }
         var out = GrayImage(width: width, height: height)
         for x in 0..<width {
-            var last = -Int.max / 2
-            for y in 0..<height {
-                if rows[x, y] >= 0.5 { last = y }
-                if y - last <= r { out[x, y] = 1 }
-            }
-            last = Int.max / 2
-            for y in stride(from: height - 1, through: 0, by: -1) {
-                if rows[x, y] >= 0.5 { last = y }
-                if last - y <= r { out[x, y] = 1 }
-            }
+            dilateLine(count: height, radius: r, read: { rows[x, $0] }, write: { out[x, $0] = 1 })
         }
         return out
     }
@@ -51,5 +32,20 @@ extension GrayImage {
     public var coverage: Float {
         guard !pixels.isEmpty else { return 0 }
         return Float(pixels.filter { $0 >= 0.5 }.count) / Float(pixels.count)
+    }
+}
+
+/// Marks every position within `radius` of a set one along a line, by tracking the distance
+/// to the nearest set position on each side in two sweeps.
+private func dilateLine(count: Int, radius r: Int, read: (Int) -> Float, write: (Int) -> Void) {
+    var last = -Int.max / 2
+    for i in 0..<count {
+        if read(i) >= 0.5 { last = i }
+        if i - last <= r { write(i) }
+    }
+    last = Int.max / 2
+    for i in stride(from: count - 1, through: 0, by: -1) {
+        if read(i) >= 0.5 { last = i }
+        if last - i <= r { write(i) }
     }
 }

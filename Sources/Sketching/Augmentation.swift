@@ -69,14 +69,22 @@ struct Warp: Sendable {
         return (0..<8).map { Float(m[$0][8] / m[$0][$0]) }
     }
 
+    /// The top-left tap of output pixel `i` and the bilinear fractions. Coordinates far
+    /// outside are clamped first (every tap then misses the image and reads as fill).
+    @inline(__always)
+    func taps(_ i: Int) -> (Int, Int, Float, Float) {
+        let x = sourceX[i], y = sourceY[i]
+        guard x.isFinite, y.isFinite else { return (-2, -2, 0, 0) }
+        let x0f = x.rounded(.down), y0f = y.rounded(.down)
+        let x0 = Int(max(-2, min(Float(width + 1), x0f))), y0 = Int(max(-2, min(Float(height + 1), y0f)))
+        return (x0, y0, x - x0f, y - y0f)
+    }
+
     /// Samples `planes` planes of a width×height image (planar, one after another).
     func apply(_ src: UnsafePointer<Float>, planes: Int, into out: UnsafeMutablePointer<Float>) {
         let n = width * height
         for i in 0..<n {
-            let x = sourceX[i], y = sourceY[i]
-            let x0f = x.rounded(.down), y0f = y.rounded(.down)
-            let fx = x - x0f, fy = y - y0f
-            let x0 = Int(max(-2, min(Float(width + 1), x0f))), y0 = Int(max(-2, min(Float(height + 1), y0f)))
+            let (x0, y0, fx, fy) = taps(i)
             for p in 0..<planes {
                 let base = src + p * n
                 func at(_ xx: Int, _ yy: Int) -> Float {
@@ -93,10 +101,7 @@ struct Warp: Sendable {
     func backward(_ dOut: UnsafePointer<Float>, planes: Int, into dSrc: UnsafeMutablePointer<Float>) {
         let n = width * height
         for i in 0..<n {
-            let x = sourceX[i], y = sourceY[i]
-            let x0f = x.rounded(.down), y0f = y.rounded(.down)
-            let fx = x - x0f, fy = y - y0f
-            let x0 = Int(max(-2, min(Float(width + 1), x0f))), y0 = Int(max(-2, min(Float(height + 1), y0f)))
+            let (x0, y0, fx, fy) = taps(i)
             for p in 0..<planes {
                 let g = dOut[p * n + i]
                 if g == 0 { continue }

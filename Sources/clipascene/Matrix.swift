@@ -1,0 +1,126 @@
+import ArgumentParser
+import Foundation
+import Imaging
+import Models
+import Sketching
+import Vector
+
+struct Matrix: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Sketch the whole abstraction matrix: fidelity levels × simplicity levels, plus a contact sheet.",
+        discussion: """
+        Writes f<F>_s<S>.svg (combined) for every cell and matrix.png (rows: simplicity, detailed → sparse; \
+        columns: fidelity, precise → loose) into --out.
+        """)
+
+    @Argument(help: "A PNG or JPEG photo.")
+    var image: String
+
+    @Option(help: "Number of strokes per part.")
+    var paths: Int = 64
+
+    @Option(help: "Fidelity levels (columns), comma-separated.")
+    var fidelities: String = "0,1,2,3"
+
+    @Option(help: "Simplicity levels (rows), comma-separated, increasing.")
+    var simplicities: String = "0,2,4,6"
+
+    @Option(help: "Fidelity steps per part and column.")
+    var iterations: Int = 150
+
+    @Option(help: "Steps per part for each simplicity level.")
+    var simplicityIterations: Int = 40
+
+    @Option(help: "Random seed.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Output folder.")
+    var out: String = "out/matrix"
+
+    func levels(_ text: String, _ range: ClosedRange<Int>, _ name: String) throws -> [Int] {
+        let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ $0 != nil && range.contains($0!) }) else {
+            throw ValidationError("--\(name) takes comma-separated levels in \(range.lowerBound)…\(range.upperBound), got '\(text)'")
+        }
+        return values.compactMap { $0 }
+    }
+
+    func run() throws {
+        let columns = try levels(fidelities, 0...3, "fidelities")
+        let rows = try levels(simplicities, 0...SimplicityLevels.maximum, "simplicities")
+        guard rows == rows.sorted() else { throw ValidationError("--simplicities must be increasing (levels chain)") }
+        guard (1...1024).contains(paths) else { throw ValidationError("--paths must be 1…1024, got \(paths)") }
+        let photo: RGBImage
+        do { photo = try ImageFile.decode(path: image) } catch let e as ImageError {
+            throw UserFacingError(description: e.description)
+        }
+        let start = Date()
+        let store = try CheckpointStore.locate()
+        let encoder = try EfficientNetLite0(path: try store.verifiedPath(of: "efficientnet-lite0"))
+        let mask = try SubjectMasker(path: try store.verifiedPath(of: "u2netp")).mask(photo)
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let maxLevel = rows.max() ?? 0
+        let partsPerColumn = 2
+        let progress = ProgressLine(total: columns.count * partsPerColumn * (iterations + maxLevel * simplicityIterations))
+        var done = 0
+        var cells: [[GrayImage?]] = Array(repeating: Array(repeating: nil, count: columns.count), count: rows.count)
+        for (ci, fidelity) in columns.enumerated() {
+            var settings = PartSettings()
+            settings.strokes = paths
+            settings.layers = FidelityLevels.efficientNet[fidelity]
+            settings.seed = seed
+            let scene = SceneSketch(photo: photo, subjectMask: mask, encoder: encoder, settings: settings)
+            func advance(_ steps: Int) {
+                for part in scene.parts {
+                    for _ in 0..<steps {
+                        let loss = part.step()
+                        done += 1
+                        progress.update(step: done, loss: loss)
+                    }
+                }
+            }
+            func record(_ level: Int) throws {
+                guard let ri = rows.firstIndex(of: level) else { return }
+                try scene.combinedSVG().write(to: "\(out)/f\(fidelity)_s\(level).svg")
+                cells[ri][ci] = scene.preview(scale: 1)
+            }
+            advance(iterations)
+            try record(0)
+            if maxLevel > 0 {
+                for level in 1...maxLevel {
+                    scene.beginSimplicity(level: level, fidelity: fidelity)
+                    advance(simplicityIterations)
+                    try record(level)
+                }
+            }
+        }
+        progress.finish()
+        try ImageFile.writePNG(contactSheet(cells), to: "\(out)/matrix.png")
+        FileHandle.standardError.write(Data(String(format: "%d × %d matrix in %.0f s; wrote %@/matrix.png and %d SVGs\n",
+                                                   rows.count, columns.count, Date().timeIntervalSince(start), out,
+                                                   rows.count * columns.count).utf8))
+    }
+
+    /// Cells in a grid with white gutters and a thin gray frame around each.
+    func contactSheet(_ cells: [[GrayImage?]]) -> RGBImage {
+        let cw = cells.flatMap { $0 }.compactMap { $0?.width }.max() ?? 1
+        let ch = cells.flatMap { $0 }.compactMap { $0?.height }.max() ?? 1
+        let gap = 12
+        let cols = cells.first?.count ?? 0
+        var sheet = RGBImage(width: gap + cols * (cw + gap), height: gap + cells.count * (ch + gap))
+        for (r, row) in cells.enumerated() {
+            for (c, cell) in row.enumerated() {
+                guard let cell else { continue }
+                let x0 = gap + c * (cw + gap), y0 = gap + r * (ch + gap)
+                for y in -1...cell.height {
+                    for x in -1...cell.width {
+                        let frame = x < 0 || y < 0 || x == cell.width || y == cell.height
+                        let v: Float = frame ? 0.75 : cell[x, y]
+                        for k in 0..<3 { sheet[k, x0 + x, y0 + y] = v }
+                    }
+                }
+            }
+        }
+        return sheet
+    }
+}
