@@ -19,6 +19,18 @@ public struct Adam: Codable, Sendable, Equatable {
         v = [Float](repeating: 0, count: count)
     }
 
+    /// An optimiser resumed from saved moments (snapshots).
+    public init(learningRate: Float, beta1: Float, beta2: Float, epsilon: Float, step: Int, m: [Float], v: [Float]) {
+        precondition(m.count == v.count, "Adam moments differ in size")
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.step = step
+        self.m = m
+        self.v = v
+    }
+
     /// One step: params −= lr · m̂ / (√v̂ + ε).
     public mutating func update(_ params: inout [Float], gradients g: [Float]) {
         precondition(params.count == m.count && g.count == m.count,

@@ -37,12 +37,12 @@ public final class PartSketcher: @unchecked Sendable {
     var adam: Adam
     var rng: SeededRandom
     let cleanTargetFeatures: [Int: FeatureMap]
-    public private(set) var step = 0
-    public private(set) var lastLoss: Float = .infinity
-    public private(set) var bestLoss: Float = .infinity
+    public internal(set) var step = 0
+    public internal(set) var lastLoss: Float = .infinity
+    public internal(set) var bestLoss: Float = .infinity
     /// The perceptual loss over all views of the latest step (what the ratio loss compares).
-    public private(set) var lastTotalLoss: Float = .infinity
-    public private(set) var bestStrokes: [Stroke]
+    public internal(set) var lastTotalLoss: Float = .infinity
+    public internal(set) var bestStrokes: [Stroke]
     /// The simplicity axis, once started: a width MLP gives each stroke a keep-probability.
     var simplicity: Simplicity?
 

@@ -1,0 +1,74 @@
+import Foundation
+import XCTest
+import Imaging
+import Models
+import Sketching
+import Vector
+
+final class SketchSessionTests: XCTestCase {
+    func inputs() throws -> (EfficientNetLite0, RGBImage, GrayImage) {
+        guard let encoder = sharedEncoder else { throw XCTSkip("run checkpoint/fetch (make test does)") }
+        let photo = try ImageFile.decode(path: repoRoot.appendingPathComponent("examples/bull.jpg").path)
+        let m = try ImageFile.decode(path: repoRoot.appendingPathComponent("Tests/Fixtures/bull_mask_u2netp.png").path)
+        return (encoder, photo, GrayImage(width: m.width, height: m.height, pixels: Array(m.pixels[0..<m.planeSize])))
+    }
+
+    func smallAbstraction() -> Abstraction {
+        var a = Abstraction()
+        a.strokes = 8
+        a.iterations = 3
+        a.simplicity = 1
+        a.simplicityIterations = 2
+        a.seed = 5
+        return a
+    }
+
+    /// Snapshot → restore → continue draws exactly what an uninterrupted run draws.
+    func testSnapshotRestoreContinuesTheSameRun() throws {
+        let (encoder, photo, mask) = try inputs()
+        let whole = try SketchSession(photo: photo, subjectMask: mask, encoder: encoder, abstraction: smallAbstraction())
+        XCTAssertEqual(whole.totalSteps, 10)
+        whole.step(100)
+        XCTAssertTrue(whole.isComplete)
+
+        let first = try SketchSession(photo: photo, subjectMask: mask, encoder: encoder, abstraction: smallAbstraction())
+        first.step(7)  // stops inside the simplicity level
+        let bytes = try first.snapshot()
+        let resumed = try SketchSession.restore(bytes, encoder: encoder)
+        XCTAssertEqual(resumed.stepsDone, 7)
+        resumed.step(100)
+        XCTAssertEqual(try resumed.scene.combinedSVG().xml(), try whole.scene.combinedSVG().xml())
+        XCTAssertEqual(resumed.scene.background.lastLoss, whole.scene.background.lastLoss)
+    }
+
+    func testCancellationStopsBetweenSteps() throws {
+        let (encoder, photo, mask) = try inputs()
+        let s = try SketchSession(photo: photo, subjectMask: mask, encoder: encoder, abstraction: smallAbstraction())
+        var calls = 0
+        let (ran, _) = s.step(10, shouldContinue: { calls += 1; return calls <= 2 })
+        XCTAssertEqual(ran, 2)
+        XCTAssertEqual(s.stepsDone, 2)
+    }
+
+    func testInvalidAbstractionsNameTheRange() throws {
+        let (encoder, photo, mask) = try inputs()
+        var cases: [(Abstraction, String)] = []
+        var a = Abstraction(); a.fidelity = 9; cases.append((a, "fidelity must be 0…3"))
+        a = Abstraction(); a.simplicity = -1; cases.append((a, "simplicity must be 0…7"))
+        a = Abstraction(); a.strokes = 0; cases.append((a, "strokes must be 1…1024"))
+        a = Abstraction(); a.halfWidth = .nan; cases.append((a, "strokeWidth"))
+        a = Abstraction(); a.iterations = 0; cases.append((a, "iterations must be 1…100000"))
+        for (abstraction, phrase) in cases {
+            XCTAssertThrowsError(try SketchSession(photo: photo, subjectMask: mask, encoder: encoder, abstraction: abstraction)) {
+                XCTAssertTrue("\($0)".contains(phrase), "\($0)")
+            }
+        }
+    }
+
+    func testDamagedSnapshotIsRefused() throws {
+        let (encoder, _, _) = try inputs()
+        XCTAssertThrowsError(try SketchSession.restore(Data("nonsense".utf8), encoder: encoder)) {
+            XCTAssertTrue("\($0)".contains("snapshot"), "\($0)")
+        }
+    }
+}
