@@ -14,6 +14,10 @@ public struct Abstraction: Codable, Sendable, Equatable {
     public var iterations = 200
     /// Steps per part for each simplicity level.
     public var simplicityIterations = 100
+    /// Adam learning rate of the points MLP (the reference's 1e-4).
+    public var learningRate: Float = 1e-4
+    /// Augmented views per step (the reference's 4).
+    public var augmentations = 4
 
     public init() {}
 
@@ -27,6 +31,8 @@ public struct Abstraction: Codable, Sendable, Equatable {
         try check(halfWidth > 0 && halfWidth <= 20 && halfWidth.isFinite, "strokeWidth (half-width) must be in (0, 20], got \(halfWidth)")
         try check((1...100_000).contains(iterations), "iterations must be 1…100000, got \(iterations)")
         try check((1...100_000).contains(simplicityIterations), "simplicityIterations must be 1…100000, got \(simplicityIterations)")
+        try check(learningRate > 0 && learningRate <= 1 && learningRate.isFinite, "learningRate must be in (0, 1], got \(learningRate)")
+        try check((0...16).contains(augmentations), "augmentations must be 0…16, got \(augmentations)")
     }
 
     var partSettings: PartSettings {
@@ -35,6 +41,8 @@ public struct Abstraction: Codable, Sendable, Equatable {
         s.halfWidth = halfWidth
         s.layers = FidelityLevels.efficientNet[fidelity]
         s.seed = seed
+        s.learningRate = learningRate
+        s.augmentations = augmentations
         return s
     }
 }

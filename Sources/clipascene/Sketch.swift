@@ -40,17 +40,22 @@ struct Sketch: ParsableCommand {
     @Option(help: "Output folder.")
     var out: String = "out/sketch"
 
+    var abstraction: Abstraction {
+        var a = Abstraction()
+        a.strokes = paths
+        a.fidelity = fidelity
+        a.simplicity = simplicity
+        a.seed = seed
+        a.iterations = iterations
+        a.simplicityIterations = simplicityIterations
+        a.learningRate = learningRate
+        a.augmentations = augmentations
+        return a
+    }
+
+    /// Checked before any model loads, with the engine's own rules and messages.
     func validate() throws {
-        guard (1...1024).contains(paths) else { throw ValidationError("--paths must be 1…1024, got \(paths)") }
-        guard (0...3).contains(fidelity) else { throw ValidationError("--fidelity must be 0…3, got \(fidelity)") }
-        guard (1...100_000).contains(iterations) else { throw ValidationError("--iterations must be 1…100000, got \(iterations)") }
-        guard learningRate > 0 && learningRate.isFinite else { throw ValidationError("--learning-rate must be positive") }
-        guard (0...SimplicityLevels.maximum).contains(simplicity) else {
-            throw ValidationError("--simplicity must be 0…\(SimplicityLevels.maximum), got \(simplicity)")
-        }
-        guard (1...100_000).contains(simplicityIterations) else {
-            throw ValidationError("--simplicity-iterations must be 1…100000, got \(simplicityIterations)")
-        }
+        do { try abstraction.validate() } catch let e as AbstractionError { throw ValidationError(e.description) }
     }
 
     func run() throws {
@@ -63,37 +68,12 @@ struct Sketch: ParsableCommand {
         let encoder = try EfficientNetLite0(path: try store.verifiedPath(of: "efficientnet-lite0"))
         let masker = try SubjectMasker(path: try store.verifiedPath(of: "u2netp"))
         let mask = try masker.mask(photo)
-        var settings = PartSettings()
-        settings.strokes = paths
-        settings.layers = FidelityLevels.efficientNet[fidelity]
-        settings.seed = seed
-        settings.learningRate = learningRate
-        settings.augmentations = augmentations
-        let scene = SceneSketch(photo: photo, subjectMask: mask, encoder: encoder, settings: settings)
+        let session = try SketchSession(photo: photo, subjectMask: mask, encoder: encoder, abstraction: abstraction)
+        let scene = session.scene
         let prepared = Date()
-        let parts = scene.parts
-        let progress = ProgressLine(total: (iterations + simplicity * simplicityIterations) * parts.count)
-        var done = 0
-        for part in parts {
-            for _ in 0..<iterations {
-                let loss = part.step()
-                done += 1
-                progress.update(step: done, loss: loss)
-            }
-        }
-        // Simplicity levels chain: each continues from the previous one's MLPs and optimisers.
-        if simplicity > 0 {
-            for level in 1...simplicity {
-                scene.beginSimplicity(level: level, fidelity: fidelity)
-                for part in parts {
-                    for _ in 0..<simplicityIterations {
-                        let loss = part.step()
-                        done += 1
-                        progress.update(step: done, loss: loss)
-                    }
-                }
-            }
-        }
+        let progress = ProgressLine(total: session.totalSteps)
+        session.step(session.totalSteps, onStep: { progress.update(step: $0, loss: $1) })
+        let done = session.stepsDone
         progress.finish()
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         try scene.combinedSVG().write(to: "\(out)/combined.svg")

@@ -109,7 +109,7 @@ final class SketchCommandTests: XCTestCase {
     func testInvalidParametersNameTheValidRange() throws {
         let bull = repoRoot.appendingPathComponent("examples/bull.jpg").path
         for (args, phrase) in [(["--paths", "0"], "1…1024"), (["--fidelity", "7"], "0…3"), (["--iterations", "0"], "1…100000"),
-                               (["--learning-rate=-1"], "positive")] {
+                               (["--learning-rate=-1"], "learningRate must be in (0, 1]"), (["--simplicity", "9"], "0…7")] {
             let r = try runCLI(["sketch", bull] + args)
             XCTAssertNotEqual(r.status, 0, "\(args)")
             XCTAssertTrue(r.stderr.contains(phrase), "\(args): \(r.stderr)")
