@@ -327,7 +327,8 @@ extension PerceptualLoss {
 }
 
 extension FeatureMap {
-    /// The first channel... as a gray image of the given image's size (helper for XDoG input).
+    /// Luminance of a one-image, three-channel map (the normalised target, which is what
+    /// the reference feeds XDoG).
     func grayLike(_ image: RGBImage) -> GrayImage {
         let plane = height * width
         var out = [Float](repeating: 0, count: plane)

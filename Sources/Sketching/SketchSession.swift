@@ -108,6 +108,9 @@ public final class SketchSession: @unchecked Sendable {
         return (ran, loss)
     }
 
+    /// The step count at which simplicity level `level` is finished (level 0: the fidelity steps).
+    public func levelEnd(_ level: Int) -> Int { levelStart(level + 1) }
+
     func levelStart(_ level: Int) -> Int {
         let parts = scene.parts.count
         return parts * abstraction.iterations + (level - 1) * parts * abstraction.simplicityIterations

@@ -60,39 +60,27 @@ struct Matrix: ParsableCommand {
         let mask = try SubjectMasker(path: try store.verifiedPath(of: "u2netp")).mask(photo)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let maxLevel = rows.max() ?? 0
-        let partsPerColumn = 2
-        let progress = ProgressLine(total: columns.count * partsPerColumn * (iterations + maxLevel * simplicityIterations))
+        let progress = ProgressLine(total: columns.count * 2 * (iterations + maxLevel * simplicityIterations))
         var done = 0
         var cells: [[GrayImage?]] = Array(repeating: Array(repeating: nil, count: columns.count), count: rows.count)
         for (ci, fidelity) in columns.enumerated() {
-            var settings = PartSettings()
-            settings.strokes = paths
-            settings.layers = FidelityLevels.efficientNet[fidelity]
-            settings.seed = seed
-            let scene = SceneSketch(photo: photo, subjectMask: mask, encoder: encoder, settings: settings)
-            func advance(_ steps: Int) {
-                for part in scene.parts {
-                    for _ in 0..<steps {
-                        let loss = part.step()
-                        done += 1
-                        progress.update(step: done, loss: loss)
-                    }
-                }
+            var abstraction = Abstraction()
+            abstraction.strokes = paths
+            abstraction.fidelity = fidelity
+            abstraction.simplicity = maxLevel
+            abstraction.seed = seed
+            abstraction.iterations = iterations
+            abstraction.simplicityIterations = simplicityIterations
+            let session = try SketchSession(photo: photo, subjectMask: mask, encoder: encoder, abstraction: abstraction)
+            let base = done
+            for level in 0...maxLevel {
+                session.step(session.levelEnd(level) - session.stepsDone,
+                             onStep: { progress.update(step: base + $0, loss: $1) })
+                guard let ri = rows.firstIndex(of: level) else { continue }
+                try session.scene.combinedSVG().write(to: "\(out)/f\(fidelity)_s\(level).svg")
+                cells[ri][ci] = session.scene.preview(scale: 1)
             }
-            func record(_ level: Int) throws {
-                guard let ri = rows.firstIndex(of: level) else { return }
-                try scene.combinedSVG().write(to: "\(out)/f\(fidelity)_s\(level).svg")
-                cells[ri][ci] = scene.preview(scale: 1)
-            }
-            advance(iterations)
-            try record(0)
-            if maxLevel > 0 {
-                for level in 1...maxLevel {
-                    scene.beginSimplicity(level: level, fidelity: fidelity)
-                    advance(simplicityIterations)
-                    try record(level)
-                }
-            }
+            done = base + session.stepsDone
         }
         progress.finish()
         try ImageFile.writePNG(contactSheet(cells), to: "\(out)/matrix.png")
