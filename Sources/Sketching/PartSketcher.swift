@@ -65,7 +65,7 @@ public final class PartSketcher: @unchecked Sendable {
         self.encoder = encoder
         self.settings = settings
         var rng = SeededRandom(settings.seed &* 0x2545_F491_4F6C_DD1D &+ 1)
-        let edges = XDoG.edges(normalisation.normalise(target).grayLike(target))
+        let edges = XDoG.edges(normalisation.normalise(target).luminance())
         initialStrokes = Initialisation.strokes(count: settings.strokes, saliency: saliency, edges: edges,
                                                 temperature: settings.samplingTemperature, halfWidth: settings.halfWidth,
                                                 rng: &rng)
@@ -236,9 +236,9 @@ public final class PartSketcher: @unchecked Sendable {
                     }
                 }
             }
-            let (loss, grad) = PerceptualLoss.lossAndGradient(sketch: s, target: t, weight: weight)
+            let (loss, grad, unaugmented) = PerceptualLoss.lossAndGradient(sketch: s, target: t, weight: weight)
             total += loss
-            cleanLoss += PerceptualLoss.cleanViewLoss(sketch: s, target: t, weight: weight)
+            cleanLoss += unaugmented
             gradients[block] = grad
         }
         let dInput = encoder.backward(sketchTrace, gradients: gradients)
@@ -310,26 +310,10 @@ public final class PartSketcher: @unchecked Sendable {
     }
 }
 
-extension PerceptualLoss {
-    /// The loss of the un-augmented view alone (the reference's eval loss).
-    static func cleanViewLoss(sketch: FeatureMap, target: FeatureMap, weight: Float) -> Float {
-        let (s, _) = normalised(sketch), (t, _) = normalised(target)
-        let plane = s.plane, batch = s.batch
-        var loss: Float = 0
-        for c in 0..<s.channels {
-            for i in 0..<plane {
-                let d = s.data[c * batch * plane + i] - t.data[c * batch * plane + i]
-                loss += d * d
-            }
-        }
-        return loss * weight / Float(plane)
-    }
-}
-
 extension FeatureMap {
     /// Luminance of a one-image, three-channel map (the normalised target, which is what
     /// the reference feeds XDoG).
-    func grayLike(_ image: RGBImage) -> GrayImage {
+    func luminance() -> GrayImage {
         let plane = height * width
         var out = [Float](repeating: 0, count: plane)
         for i in 0..<plane { out[i] = 0.2125 * data[i] + 0.7154 * data[plane + i] + 0.0721 * data[2 * plane + i] }

@@ -37,17 +37,20 @@ enum PerceptualLoss {
         return (out, norms)
     }
 
-    /// Loss of sketch features against target features (same shape), and ∂loss/∂sketch features.
-    static func lossAndGradient(sketch: FeatureMap, target: FeatureMap, weight: Float) -> (Float, FeatureMap) {
+    /// Loss of sketch features against target features (same shape), ∂loss/∂sketch features,
+    /// and the loss of image 0 alone (the un-augmented view: the reference's eval loss).
+    static func lossAndGradient(sketch: FeatureMap, target: FeatureMap, weight: Float)
+        -> (loss: Float, gradient: FeatureMap, firstImageLoss: Float) {
         let (s, norms) = normalised(sketch)
         let (t, _) = normalised(target)
-        let cols = s.columns
+        let cols = s.columns, plane = s.plane
         let scale = weight / Float(cols)
-        var loss: Float = 0
+        var loss: Float = 0, first: Float = 0
         var g = s
         for i in s.data.indices {
             let d = s.data[i] - t.data[i]
             loss += d * d
+            if i % cols < plane { first += d * d }  // image 0 is the first plane of each channel
             g.data[i] = 2 * d * scale
         }
         // Through the normalisation: ∂/∂f = (g − f̂ (f̂·g)) / ‖f‖.
@@ -60,7 +63,7 @@ enum PerceptualLoss {
                 df.data[i] = (g.data[i] - s.data[i] * dot[j]) / norms[j]
             }
         }
-        return (loss * scale, df)
+        return (loss * scale, df, first * weight / Float(plane))
     }
 }
 

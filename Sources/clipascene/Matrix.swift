@@ -50,14 +50,10 @@ struct Matrix: ParsableCommand {
         let rows = try levels(simplicities, 0...SimplicityLevels.maximum, "simplicities")
         guard rows == rows.sorted() else { throw ValidationError("--simplicities must be increasing (levels chain)") }
         guard (1...1024).contains(paths) else { throw ValidationError("--paths must be 1…1024, got \(paths)") }
-        let photo: RGBImage
-        do { photo = try ImageFile.decode(path: image) } catch let e as ImageError {
-            throw UserFacingError(description: e.description)
-        }
+        let photo = try loadPhoto(image)
         let start = Date()
-        let store = try CheckpointStore.locate()
-        let encoder = try EfficientNetLite0(path: try store.verifiedPath(of: "efficientnet-lite0"))
-        let mask = try SubjectMasker(path: try store.verifiedPath(of: "u2netp")).mask(photo)
+        let (encoder, masker) = try loadModels()
+        let mask = try masker.mask(photo)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let maxLevel = rows.max() ?? 0
         let progress = ProgressLine(total: columns.count * 2 * (iterations + maxLevel * simplicityIterations))

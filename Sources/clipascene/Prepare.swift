@@ -15,13 +15,8 @@ struct Prepare: ParsableCommand {
     var out: String = "out/prepare"
 
     func run() throws {
-        let photo: RGBImage
-        do { photo = try ImageFile.decode(path: image) } catch let e as ImageError {
-            throw UserFacingError(description: e.description)
-        }
-        let store = try CheckpointStore.locate()
-        let encoder = try EfficientNetLite0(path: try store.verifiedPath(of: "efficientnet-lite0"))
-        let masker = try SubjectMasker(path: try store.verifiedPath(of: "u2netp"))
+        let photo = try loadPhoto(image)
+        let (encoder, masker) = try loadModels()
         let t0 = Date()
         let mask = try masker.mask(photo)
         let t1 = Date()

@@ -59,14 +59,9 @@ struct Sketch: ParsableCommand {
     }
 
     func run() throws {
-        let photo: RGBImage
-        do { photo = try ImageFile.decode(path: image) } catch let e as ImageError {
-            throw UserFacingError(description: e.description)
-        }
+        let photo = try loadPhoto(image)
         let started = Date()
-        let store = try CheckpointStore.locate()
-        let encoder = try EfficientNetLite0(path: try store.verifiedPath(of: "efficientnet-lite0"))
-        let masker = try SubjectMasker(path: try store.verifiedPath(of: "u2netp"))
+        let (encoder, masker) = try loadModels()
         let mask = try masker.mask(photo)
         let session = try SketchSession(photo: photo, subjectMask: mask, encoder: encoder, abstraction: abstraction)
         let scene = session.scene
