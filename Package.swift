@@ -30,11 +30,13 @@ let package = Package(
         .target(name: "Models", dependencies: ["Tensors", "Imaging"], swiftSettings: fastMath),
         // Layer 6: the CLIPascene engine.
         .target(name: "Sketching", dependencies: ["Tensors", "Imaging", "Vector", "Models"], swiftSettings: fastMath),
+        // Layer 7: the JSON-RPC engine over stdio.
+        .target(name: "Server", dependencies: ["Imaging", "Vector", "Models", "Sketching"], swiftSettings: fastMath),
         // Layer 8: the executable.
         .executableTarget(
             name: "clipascene",
             dependencies: [
-                "Tensors", "Imaging", "Vector", "Models", "Sketching",
+                "Tensors", "Imaging", "Vector", "Models", "Sketching", "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastMath),
@@ -44,6 +46,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models"]),
         .testTarget(name: "SketchingTests", dependencies: ["Sketching", "Models", "Vector", "Imaging"]),
         .testTarget(name: "CLITests", dependencies: ["Imaging"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -19,8 +19,9 @@ public final class SceneSketch: @unchecked Sendable {
 
     /// `subjectMask` is at the photo's size; the canvas keeps the photo's aspect ratio with
     /// its long side `canvas` pixels.
-    public init(photo: RGBImage, subjectMask: GrayImage?, encoder: EfficientNetLite0, settings: PartSettings,
-                canvas: Int = 224) {
+    /// `background`, when given, replaces the inpainted background target (resized to the canvas).
+    public init(photo: RGBImage, subjectMask: GrayImage?, background: RGBImage? = nil, encoder: EfficientNetLite0,
+                settings: PartSettings, canvas: Int = 224) {
         self.photo = photo
         let scale = Float(canvas) / Float(max(photo.width, photo.height))
         canvasWidth = max(8, Int((Float(photo.width) * scale).rounded()))
@@ -34,7 +35,8 @@ public final class SceneSketch: @unchecked Sendable {
         let plane = canvasWidth * canvasHeight
         for i in 0..<plane where mask.pixels[i] < 0.5 { for c in 0..<3 { fg.pixels[c * plane + i] = 1 } }
         foregroundTarget = fg
-        backgroundTarget = target.inpainted(hole: mask.dilated(radius: 2))
+        backgroundTarget = background?.resized(width: canvasWidth, height: canvasHeight).clamped()
+            ?? target.inpainted(hole: mask.dilated(radius: 2))
         if mask.coverage >= Self.minimumSubject {
             var fgSettings = settings
             fgSettings.seed = settings.seed &+ 1
@@ -43,7 +45,7 @@ public final class SceneSketch: @unchecked Sendable {
         } else {
             foreground = nil
         }
-        background = PartSketcher(target: backgroundTarget, saliency: Saliency.map(backgroundTarget, encoder: encoder),
+        self.background = PartSketcher(target: backgroundTarget, saliency: Saliency.map(backgroundTarget, encoder: encoder),
                                   encoder: encoder, settings: settings)
     }
 
@@ -58,42 +60,9 @@ public final class SceneSketch: @unchecked Sendable {
         background.beginSimplicity(ratio: background.firstRatio * SimplicityLevels.ratioFactor(level: level, division: SimplicityLevels.backgroundDivision[fidelity]))
     }
 
-    /// The foreground strokes alone.
-    public func foregroundSVG() -> SVGDocument {
-        SVGDocument(width: Double(canvasWidth), height: Double(canvasHeight),
-                    groups: [SVGGroup(id: "foreground", strokes: foreground?.outputStrokes ?? [])])
-    }
-
-    public func backgroundSVG() -> SVGDocument {
-        SVGDocument(width: Double(canvasWidth), height: Double(canvasHeight),
-                    groups: [SVGGroup(id: "background", strokes: background.outputStrokes)])
-    }
-
-    /// Both parts in one SVG: background strokes hidden under the subject (a luminance mask
-    /// of the silhouette), foreground strokes on top.
-    public func combinedSVG() throws -> SVGDocument {
-        var doc = SVGDocument(width: Double(canvasWidth), height: Double(canvasHeight), groups: [
-            SVGGroup(id: "background", strokes: background.outputStrokes, maskID: foreground == nil ? nil : "outside-subject"),
-            SVGGroup(id: "foreground", strokes: foreground?.outputStrokes ?? []),
-        ])
-        if foreground != nil {
-            let outside = GrayImage(width: subject.width, height: subject.height, pixels: subject.pixels.map { 1 - $0 })
-            doc.masks = [SVGMaskImage(id: "outside-subject", png: [UInt8](try ImageFile.pngData(outside)))]
-        }
-        return doc
-    }
-
-    /// The combined drawing rasterised at `scale` × the canvas, as the combined SVG shows it.
-    public func preview(scale: Double = 2) -> GrayImage {
-        let bg = backgroundSVG().render(scale: scale)
-        guard foreground != nil else { return bg.grayImage }
-        let fg = foregroundSVG().render(scale: scale)
-        let mask = subject.resized(width: bg.width, height: bg.height, filter: .bilinear)
-        var out = bg.image
-        for i in out.indices {
-            let m = mask.pixels[i]
-            out[i] = fg.image[i] * (m + (1 - m) * bg.image[i])
-        }
-        return GrayImage(width: bg.width, height: bg.height, pixels: out)
+    /// The current output as a value: safe to keep and draw while the optimisation moves on.
+    public var drawing: SketchDrawing {
+        SketchDrawing(width: canvasWidth, height: canvasHeight, subject: foreground == nil ? nil : subject,
+                      foreground: foreground?.outputStrokes ?? [], background: background.outputStrokes)
     }
 }

@@ -21,18 +21,24 @@ public struct Abstraction: Codable, Sendable, Equatable {
 
     public init() {}
 
+    public static let fidelityRange = 0...3
+    public static let strokesRange = 1...1024
+    public static let iterationsRange = 1...100_000
+    public static let augmentationsRange = 0...16
+    public static let maximumHalfWidth: Float = 20
+
     /// Throws an error that names the valid range of the first bad value.
     public func validate() throws {
         func check(_ ok: Bool, _ message: String) throws { if !ok { throw AbstractionError(message) } }
-        try check((0...3).contains(fidelity), "fidelity must be 0…3, got \(fidelity)")
+        try check(Self.fidelityRange.contains(fidelity), "fidelity must be 0…3, got \(fidelity)")
         try check((0...SimplicityLevels.maximum).contains(simplicity),
                   "simplicity must be 0…\(SimplicityLevels.maximum), got \(simplicity)")
-        try check((1...1024).contains(strokes), "strokes must be 1…1024, got \(strokes)")
-        try check(halfWidth > 0 && halfWidth <= 20 && halfWidth.isFinite, "strokeWidth (half-width) must be in (0, 20], got \(halfWidth)")
-        try check((1...100_000).contains(iterations), "iterations must be 1…100000, got \(iterations)")
-        try check((1...100_000).contains(simplicityIterations), "simplicityIterations must be 1…100000, got \(simplicityIterations)")
+        try check(Self.strokesRange.contains(strokes), "strokes must be 1…1024, got \(strokes)")
+        try check(halfWidth > 0 && halfWidth <= Self.maximumHalfWidth && halfWidth.isFinite, "strokeWidth (half-width) must be in (0, 20], got \(halfWidth)")
+        try check(Self.iterationsRange.contains(iterations), "iterations must be 1…100000, got \(iterations)")
+        try check(Self.iterationsRange.contains(simplicityIterations), "simplicityIterations must be 1…100000, got \(simplicityIterations)")
         try check(learningRate > 0 && learningRate <= 1 && learningRate.isFinite, "learningRate must be in (0, 1], got \(learningRate)")
-        try check((0...16).contains(augmentations), "augmentations must be 0…16, got \(augmentations)")
+        try check(Self.augmentationsRange.contains(augmentations), "augmentations must be 0…16, got \(augmentations)")
     }
 
     var partSettings: PartSettings {
@@ -52,21 +58,70 @@ public struct AbstractionError: Error, CustomStringConvertible {
     init(_ s: String) { description = s }
 }
 
+/// What `SketchSession.adopt` did with a new abstraction.
+public enum AbstractionChange: String, Sendable, Codable {
+    /// Nothing differed.
+    case unchanged
+    /// Only the simplicity target moved to a level not yet passed: the run carries on (levels chain).
+    case continued
+    /// Simplicity went back below a level already run: the run returned to the end of the
+    /// fidelity phase (kept in memory) and continues from there.
+    case rewound
+    /// Fidelity, strokes, width, seed or the schedule changed: the sketch starts again.
+    case restarted
+}
+
 /// One document's sketch, run incrementally: load → step(n) → SVG at any time, and a snapshot
 /// of the whole state that restores to continue exactly where it stopped.
 public final class SketchSession: @unchecked Sendable {
     public let photo: RGBImage
     public let subjectMask: GrayImage
-    public let abstraction: Abstraction
-    public let scene: SceneSketch
+    /// A user-given background target (nil: the subject region is inpainted).
+    public let background: RGBImage?
+    public private(set) var abstraction: Abstraction
+    public private(set) var scene: SceneSketch
     public private(set) var stepsDone = 0
+    let encoder: EfficientNetLite0
+    /// The parts' state when the fidelity phase ended, so simplicity can go back without redoing it.
+    private var fidelityEnd: (parts: [PartStateHeader], blobs: [[Float]])?
 
-    public init(photo: RGBImage, subjectMask: GrayImage, encoder: EfficientNetLite0, abstraction: Abstraction) throws {
+    public init(photo: RGBImage, subjectMask: GrayImage, background: RGBImage? = nil, encoder: EfficientNetLite0,
+                abstraction: Abstraction) throws {
         try abstraction.validate()
         self.photo = photo
         self.subjectMask = subjectMask
+        self.background = background
         self.abstraction = abstraction
-        scene = SceneSketch(photo: photo, subjectMask: subjectMask, encoder: encoder, settings: abstraction.partSettings)
+        self.encoder = encoder
+        scene = SceneSketch(photo: photo, subjectMask: subjectMask, background: background, encoder: encoder,
+                            settings: abstraction.partSettings)
+    }
+
+    /// Switches to `new`, keeping what was learned where the algorithm allows (see `AbstractionChange`).
+    @discardableResult
+    public func adopt(_ new: Abstraction) throws -> AbstractionChange {
+        try new.validate()
+        if new == abstraction { return .unchanged }
+        var sameRun = new
+        sameRun.simplicity = abstraction.simplicity
+        guard sameRun == abstraction else {
+            abstraction = new
+            scene = SceneSketch(photo: photo, subjectMask: subjectMask, background: background, encoder: encoder,
+                                settings: new.partSettings)
+            stepsDone = 0
+            fidelityEnd = nil
+            return .restarted
+        }
+        if new.simplicity >= levelStarted {
+            abstraction = new
+            return .continued
+        }
+        // Back to the end of the fidelity phase; the simplicity levels are rerun from there.
+        guard let saved = fidelityEnd else { throw AbstractionError("internal: the fidelity phase state is missing") }
+        for (part, state) in zip(scene.parts, saved.parts) { try part.loadState(state, blobs: saved.blobs) }
+        abstraction = new
+        stepsDone = levelEnd(0)
+        return .rewound
     }
 
     /// All steps of the schedule: fidelity for each part, then each simplicity level for each part.
@@ -75,6 +130,14 @@ public final class SketchSession: @unchecked Sendable {
     }
 
     public var isComplete: Bool { stepsDone >= totalSteps }
+
+    /// The simplicity level whose steps have begun (0 while in the fidelity phase).
+    public var levelStarted: Int {
+        stepsDone <= levelEnd(0) ? 0 : 1 + (stepsDone - levelEnd(0) - 1) / (scene.parts.count * abstraction.simplicityIterations)
+    }
+
+    /// The lowest part loss kept so far in the fidelity phase (the best drawing's loss), summed over parts.
+    public var bestLoss: Float { scene.parts.map(\.bestLoss).reduce(0, +) }
 
     /// Where step number `k` falls: (simplicity level, part index).
     func position(_ k: Int) -> (level: Int, part: Int) {
@@ -98,6 +161,11 @@ public final class SketchSession: @unchecked Sendable {
             let part = scene.parts[partIndex]
             // Entering a simplicity level: both parts move to it together, once.
             if level > 0 && stepsDone == levelStart(level) {
+                if level == 1 && fidelityEnd == nil {
+                    var archive = SnapshotArchive()
+                    let parts = scene.parts.map { $0.saveState(into: &archive) }
+                    fidelityEnd = (parts, archive.blobs)
+                }
                 scene.beginSimplicity(level: level, fidelity: abstraction.fidelity)
             }
             loss = part.step()
@@ -124,33 +192,51 @@ public final class SketchSession: @unchecked Sendable {
         var stepsDone: Int
         var photoPNG: Int
         var maskPNG: Int
+        var backgroundPNG: Int?
         var parts: [PartStateHeader]
+        var fidelityEnd: [PartStateHeader]?
     }
 
     /// The whole state as bytes (photo, mask, schedule position, MLPs, optimisers, RNGs).
     public func snapshot() throws -> Data {
         var archive = SnapshotArchive()
-        let photoBlob = archive.add(try ImageFile.pngData(photo).map { Float($0) })
-        let maskBlob = archive.add(try ImageFile.pngData(subjectMask).map { Float($0) })
+        func png(_ data: Data) -> Int { archive.add(data.map { Float($0) }) }
+        let photoBlob = png(try ImageFile.pngData(photo))
+        let maskBlob = png(try ImageFile.pngData(subjectMask))
+        let backgroundBlob = try background.map { png(try ImageFile.pngData($0)) }
         let parts = scene.parts.map { $0.saveState(into: &archive) }
+        // The fidelity-end state's blobs go after the current ones, renumbered.
+        var fidelityParts: [PartStateHeader]? = nil
+        if let saved = fidelityEnd {
+            let offset = archive.blobs.count
+            archive.blobs += saved.blobs
+            fidelityParts = saved.parts.map { $0.shiftingBlobs(by: offset) }
+        }
         return try archive.encode(header: Header(abstraction: abstraction, stepsDone: stepsDone, photoPNG: photoBlob,
-                                                 maskPNG: maskBlob, parts: parts))
+                                                 maskPNG: maskBlob, backgroundPNG: backgroundBlob, parts: parts,
+                                                 fidelityEnd: fidelityParts))
     }
 
     /// Rebuilds a session from `snapshot()` bytes; stepping it continues the same run.
     public static func restore(_ data: Data, encoder: EfficientNetLite0) throws -> SketchSession {
         let (header, blobs) = try SnapshotArchive.decode(data, as: Header.self)
         guard header.version == 1 else { throw SnapshotError("snapshot version \(header.version) is not supported") }
-        func bytes(_ i: Int) throws -> Data {
-            guard blobs.indices.contains(i) else { throw SnapshotError("snapshot is missing an image") }
-            return Data(blobs[i].map { UInt8(max(0, min(255, $0))) })
+        func image(_ i: Int, _ name: String) throws -> RGBImage {
+            guard blobs.indices.contains(i) else { throw SnapshotError("snapshot is missing the \(name)") }
+            return try ImageFile.decode(data: Data(blobs[i].map { UInt8(max(0, min(255, $0))) }), name: "snapshot \(name)")
         }
-        let photo = try ImageFile.decode(data: try bytes(header.photoPNG), name: "snapshot photo")
-        let maskRGB = try ImageFile.decode(data: try bytes(header.maskPNG), name: "snapshot mask")
+        let photo = try image(header.photoPNG, "photo")
+        let maskRGB = try image(header.maskPNG, "mask")
         let mask = GrayImage(width: maskRGB.width, height: maskRGB.height, pixels: Array(maskRGB.pixels[0..<maskRGB.planeSize]))
-        let session = try SketchSession(photo: photo, subjectMask: mask, encoder: encoder, abstraction: header.abstraction)
+        let background = try header.backgroundPNG.map { try image($0, "background") }
+        let session = try SketchSession(photo: photo, subjectMask: mask, background: background, encoder: encoder,
+                                        abstraction: header.abstraction)
         guard header.parts.count == session.scene.parts.count else { throw SnapshotError("snapshot has a different number of parts") }
         for (part, state) in zip(session.scene.parts, header.parts) { try part.loadState(state, blobs: blobs) }
+        if let saved = header.fidelityEnd {
+            guard saved.count == header.parts.count else { throw SnapshotError("snapshot has a different number of parts") }
+            session.fidelityEnd = (saved, blobs)
+        }
         session.stepsDone = header.stepsDone
         return session
     }

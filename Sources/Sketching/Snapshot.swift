@@ -15,7 +15,10 @@ struct SnapshotArchive {
     }
 
     func encode<H: Encodable>(header: H) throws -> Data {
-        let json = try JSONEncoder().encode(header)
+        let encoder = JSONEncoder()
+        // Losses are infinite before the first step.
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        let json = try encoder.encode(header)
         var data = Data(Self.magic)
         var length = UInt32(json.count).littleEndian
         withUnsafeBytes(of: &length) { data.append(contentsOf: $0) }
@@ -34,7 +37,9 @@ struct SnapshotArchive {
         let length = Int(UInt32(bytes[8]) | UInt32(bytes[9]) << 8 | UInt32(bytes[10]) << 16 | UInt32(bytes[11]) << 24)
         guard 12 + length <= bytes.count else { throw SnapshotError("snapshot header is cut short") }
         let header: H
-        do { header = try JSONDecoder().decode(H.self, from: Data(bytes[12..<(12 + length)])) } catch {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        do { header = try decoder.decode(H.self, from: Data(bytes[12..<(12 + length)])) } catch {
             throw SnapshotError("snapshot header is unreadable (\(error))")
         }
         var blobs: [[Float]] = []
@@ -75,6 +80,25 @@ struct PartStateHeader: Codable {
     var lastLoss: Float, bestLoss: Float, lastTotalLoss: Float
     var bestStrokes: [Stroke]
     var simplicity: SimplicityHeader?
+
+    /// The same state with every blob index moved by `offset` (to append it to another archive).
+    func shiftingBlobs(by offset: Int) -> PartStateHeader {
+        func shift(_ a: AdamHeader) -> AdamHeader {
+            var a = a
+            a.m += offset
+            a.v += offset
+            return a
+        }
+        var h = self
+        h.parameters += offset
+        h.adam = shift(adam)
+        if var s = simplicity {
+            s.parameters += offset
+            s.adam = shift(s.adam)
+            h.simplicity = s
+        }
+        return h
+    }
 }
 
 extension PartSketcher {
@@ -122,6 +146,8 @@ extension PartSketcher {
             simp.lastWidthLoss = s.lastWidthLoss
             simplicity = Simplicity(mlp: simp.mlp, adam: simp.adam, input: simp.input, onCanvas: s.onCanvas,
                                     ratio: s.ratio, lastWidthLoss: s.lastWidthLoss)
+        } else {
+            simplicity = nil
         }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Imaging
 import Models
+import Sketching
 
 /// Decodes a photo for a command, turning image errors into a one-line message for the user.
 func loadPhoto(_ path: String) throws -> RGBImage {
@@ -11,7 +12,6 @@ func loadPhoto(_ path: String) throws -> RGBImage {
 
 /// The default encoder and subject masker, from verified weight files.
 func loadModels() throws -> (encoder: EfficientNetLite0, masker: SubjectMasker) {
-    let store = try CheckpointStore.locate()
-    return (try EfficientNetLite0(path: try store.verifiedPath(of: "efficientnet-lite0")),
-            try SubjectMasker(path: try store.verifiedPath(of: "u2netp")))
+    let models = try PerceptionModels.loadDefault()
+    return (models.encoder, models.masker)
 }

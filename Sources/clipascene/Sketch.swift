@@ -71,10 +71,9 @@ struct Sketch: ParsableCommand {
         let done = session.stepsDone
         progress.finish()
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        try scene.combinedSVG().write(to: "\(out)/combined.svg")
-        try scene.foregroundSVG().write(to: "\(out)/foreground.svg")
-        try scene.backgroundSVG().write(to: "\(out)/background.svg")
-        try ImageFile.writePNG(scene.preview(scale: 2), to: "\(out)/preview.png")
+        let drawing = scene.drawing
+        for part in SketchPart.allCases { try drawing.svg(part).write(to: "\(out)/\(part.rawValue).svg") }
+        try ImageFile.writePNG(drawing.preview(scale: 2), to: "\(out)/preview.png")
         try ImageFile.writePNG(mask, to: "\(out)/mask.png")
         let summary = String(format: "subject %@; prepared in %.1f s, %d steps in %.1f s; wrote %@/{combined,foreground,background}.svg, preview.png, mask.png\n",
                              scene.foreground == nil ? "not found (all background)" : String(format: "covers %.0f%%", scene.subject.coverage * 100),

@@ -26,12 +26,12 @@ final class SceneSketchTests: XCTestCase {
         let holeMean = (0..<plane).filter { scene.subject.pixels[$0] >= 0.5 }.map { scene.backgroundTarget.pixels[$0] }
         XCTAssertLessThan(holeMean.reduce(0, +) / Float(holeMean.count), 0.95, "the hole is filled, not left white")
         for part in scene.parts { part.step(count: 3) }
-        let combined = try scene.combinedSVG()
+        let combined = try scene.drawing.combinedSVG()
         let xml = combined.xml()
         XCTAssertTrue(xml.contains("mask=\"url(#outside-subject)\""))
         XCTAssertTrue(xml.contains("data:image/png;base64,"))
         XCTAssertEqual(try SVGDocument.parse(xml).strokes.count, 24)
-        let preview = scene.preview(scale: 2)
+        let preview = scene.drawing.preview(scale: 2)
         XCTAssertEqual(preview.width, 128)
     }
 

@@ -37,7 +37,7 @@ final class SketchSessionTests: XCTestCase {
         let resumed = try SketchSession.restore(bytes, encoder: encoder)
         XCTAssertEqual(resumed.stepsDone, 7)
         resumed.step(100)
-        XCTAssertEqual(try resumed.scene.combinedSVG().xml(), try whole.scene.combinedSVG().xml())
+        XCTAssertEqual(try resumed.scene.drawing.combinedSVG().xml(), try whole.scene.drawing.combinedSVG().xml())
         XCTAssertEqual(resumed.scene.background.lastLoss, whole.scene.background.lastLoss)
     }
 

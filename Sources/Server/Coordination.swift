@@ -1,0 +1,74 @@
+import Foundation
+
+/// One heavy job on the cores at a time, first come first served. Long jobs call `yield()`
+/// between optimisation steps so another document's steps can interleave.
+final class ComputeGate: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var nextTicket = 0
+    private var serving = 0
+
+    func acquire() {
+        condition.lock()
+        let ticket = nextTicket
+        nextTicket += 1
+        while serving != ticket { condition.wait() }
+        condition.unlock()
+    }
+
+    func release() {
+        condition.lock()
+        serving += 1
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Lets any job already waiting go first, then takes the cores back.
+    func yield() {
+        condition.lock()
+        let waiting = nextTicket - serving - 1
+        condition.unlock()
+        guard waiting > 0 else { return }
+        release()
+        acquire()
+    }
+
+    func run<T>(_ body: () throws -> T) rethrows -> T {
+        acquire()
+        defer { release() }
+        return try body()
+    }
+}
+
+/// Set by `$/cancelRequest` (or shutdown, or closing the document); read between steps.
+final class CancelFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var cancelled = false
+
+    func cancel() {
+        lock.lock()
+        cancelled = true
+        lock.unlock()
+    }
+
+    var isCancelled: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return cancelled
+    }
+}
+
+/// A value behind a lock.
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+
+    init(_ value: Value) { self.value = value }
+
+    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+
+    var current: Value { withLock { $0 } }
+}

@@ -1,0 +1,37 @@
+import Foundation
+
+/// How a method runs: at once on the reader thread (it only reads published state), or in
+/// order on its document's queue.
+enum Handler: Sendable {
+    case immediate(@Sendable (Server, Request) throws -> JSON)
+    /// `creates`: the request may open the document (loadImage, restoreSession).
+    case document(creates: Bool, @Sendable (Document, Request) throws -> JSON)
+}
+
+extension Server {
+    /// Every request method, by name. `protocol/clipascene.openrpc.json` describes each.
+    static let handlers: [String: Handler] = [
+        "loadImage": .document(creates: true) { try $0.loadImage($1) },
+        "setAbstraction": .document(creates: false) { try $0.setAbstraction($1) },
+        "step": .document(creates: false) { try $0.step($1) },
+        "runMatrix": .document(creates: false) { try $0.runMatrix($1) },
+        "saveSession": .document(creates: false) { try $0.saveSession($1) },
+        "restoreSession": .document(creates: true) { try $0.restoreSession($1) },
+        "closeDocument": .document(creates: false) { try $0.close($1) },
+        "getSVG": .immediate { server, r in try server.document(for: r).svg(r) },
+        "getPreview": .immediate { server, r in try server.document(for: r).preview(r) },
+        "getStatus": .immediate { server, r in
+            try r.params.only([])
+            return server.status()
+        },
+        "shutdown": .immediate { server, _ in server.shutdown() },
+    ]
+
+    static let methodNames = (["initialize"] + handlers.keys).sorted()
+
+    func document(for r: Request) throws -> Document {
+        let uri = try r.params.string("uri")
+        guard let d = openDocuments.first(where: { $0.uri == uri }) else { throw unknownDocument(uri) }
+        return d
+    }
+}

@@ -1,0 +1,289 @@
+import Foundation
+import Imaging
+import Models
+import Sketching
+
+public struct ServerOptions: Sendable {
+    /// Largest message accepted, in bytes; larger ones are answered with an error and skipped.
+    public var maxMessageBytes = 64 << 20
+    /// Where automatic snapshots go (see `StateFolder`).
+    public var stateDirectory = StateFolder.defaultPath()
+    /// Seconds between automatic snapshots during a long `step` (0: only at the end of each request).
+    public var snapshotInterval: Double = 10
+    /// Checkpoint folder (nil: `CheckpointStore.locate`'s search).
+    public var checkpointDirectory: String? = nil
+    public var version = "0"
+
+    public init() {}
+}
+
+/// A request on its way to a handler.
+struct Request: @unchecked Sendable {
+    let id: JSON
+    let method: String
+    let params: Params
+    let cancel: CancelFlag
+}
+
+/// The JSON-RPC engine over stdio: reads on its own thread, answers light requests at once,
+/// runs each document's heavy requests in order on that document's queue, one heavy job on the
+/// cores at a time.
+public final class Server: @unchecked Sendable {
+    enum Phase { case uninitialized, running, shutDown }
+
+    let options: ServerOptions
+    let writer: MessageWriter
+    let gate = ComputeGate()
+    let state: StateFolder
+    private let phase = Locked(Phase.uninitialized)
+    private let documents = Locked<[String: Document]>([:])
+    /// Requests in flight, by the serialised id.
+    private let inFlight = Locked<[String: (flag: CancelFlag, uri: String?)]>([:])
+    private let models = Locked<PerceptionModels?>(nil)
+    private let input: Int32
+
+    public init(options: ServerOptions, input: Int32 = 0, output: Int32 = 1) {
+        self.options = options
+        self.input = input
+        writer = MessageWriter(fd: output, onBrokenPipe: { _exit(1) })
+        state = StateFolder(path: options.stateDirectory)
+    }
+
+    /// Reads until end of input, then exits the process (0 after `shutdown`, else 1, as LSP).
+    public func run() -> Never {
+        signal(SIGPIPE, SIG_IGN)
+        var reader = MessageReader(limit: options.maxMessageBytes)
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            let messages = chunk.withUnsafeBytes { reader.feed(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            for incoming in messages {
+                switch incoming {
+                case .message(let json, let framing):
+                    writer.adopt(framing)
+                    handle(json)
+                case .malformed(let error, let framing):
+                    writer.adopt(framing)
+                    respond(id: .null, error: error)
+                }
+            }
+        }
+        // The client is gone: nobody can read an answer, so stop now (snapshots already on disk stay).
+        _exit(phase.current == .shutDown ? 0 : 1)
+    }
+
+    // MARK: Messages
+
+    func handle(_ message: JSON) {
+        guard case .object(let o) = message else {
+            if case .array = message {
+                return respond(id: .null, error: .invalidRequest("batches are not supported; send one message at a time"))
+            }
+            return respond(id: .null, error: .invalidRequest("a message must be a JSON object, got \(message.typeName)"))
+        }
+        let id = o["id"]
+        if let id {
+            switch id {
+            case .string, .int, .double, .null: break
+            default: return respond(id: .null, error: .invalidRequest("id must be a string or a number, got \(id.typeName)"))
+            }
+        }
+        guard let methodValue = o["method"] else {
+            // A response to a request of ours (we send none) or junk.
+            if o["result"] != nil || o["error"] != nil { return }
+            return respond(id: id ?? .null, error: .invalidRequest("a request needs a \"method\" (a string)"))
+        }
+        guard case .string(let method) = methodValue else {
+            return respond(id: id ?? .null, error: .invalidRequest("method must be a string, got \(methodValue.typeName)"))
+        }
+        if let version = o["jsonrpc"], version != "2.0" {
+            return respond(id: id ?? .null, error: .invalidRequest("jsonrpc must be \"2.0\", got \(version.text)"))
+        }
+        guard let id else { return notification(method, o["params"]) }
+        let params: Params
+        do { params = try Params(o["params"]) } catch let e as RPCError { return respond(id: id, error: e) } catch { return }
+        request(id: id, method: method, params: params)
+    }
+
+    func notification(_ method: String, _ params: JSON?) {
+        switch method {
+        case "exit":
+            state.flush()
+            _exit(phase.current == .shutDown ? 0 : 1)
+        case "$/cancelRequest":
+            guard let id = params?["id"] else { return }
+            inFlight.withLock { $0[id.text] }?.flag.cancel()
+        default:
+            // `initialized`, `$/setTrace` and other notifications need nothing from us.
+            break
+        }
+    }
+
+    func request(id: JSON, method: String, params: Params) {
+        let current = phase.current
+        if method == "initialize" {
+            guard current == .uninitialized else { return respond(id: id, error: .invalidRequest("initialize was already called")) }
+            phase.withLock { $0 = .running }
+            return respond(id: id, result: initializeResult())
+        }
+        guard current != .uninitialized else {
+            return respond(id: id, error: RPCError(code: RPCError.serverNotInitializedCode,
+                                                   message: "the server is not initialized: send initialize first"))
+        }
+        guard current != .shutDown else {
+            return respond(id: id, error: .invalidRequest("the server is shutting down; only the exit notification is accepted"))
+        }
+        guard let handler = Self.handlers[method] else {
+            return respond(id: id, error: RPCError(code: RPCError.methodNotFoundCode,
+                                                   message: "unknown method \(method.debugDescription); methods: \(Self.methodNames.joined(separator: ", "))"))
+        }
+        let flag = CancelFlag()
+        let request = Request(id: id, method: method, params: params, cancel: flag)
+        switch handler {
+        case .immediate(let body):
+            answer(request) { try body(self, request) }
+        case .document(let creates, let body):
+            let uri: String
+            do {
+                uri = try params.string("uri")
+                guard !uri.isEmpty else { throw RPCError.invalidParams("uri must not be empty") }
+            } catch let e as RPCError { return respond(id: id, error: e) } catch { return }
+            let document: Document
+            if creates {
+                document = documents.withLock { docs in
+                    if let d = docs[uri] { return d }
+                    let d = Document(uri: uri, server: self)
+                    docs[uri] = d
+                    return d
+                }
+            } else {
+                guard let d = documents.withLock({ $0[uri] }) else {
+                    return respond(id: id, error: unknownDocument(uri))
+                }
+                document = d
+            }
+            // Closing a document stops what is running or queued for it first.
+            if method == "closeDocument" { cancelRequests(of: uri, except: id) }
+            inFlight.withLock { $0[id.text] = (flag, uri) }
+            document.queue.async { [self] in
+                defer { _ = inFlight.withLock { $0.removeValue(forKey: id.text) } }
+                if flag.isCancelled { return respond(id: id, error: .cancelled("\(method) was cancelled before it started")) }
+                answer(request) { try body(document, request) }
+            }
+        }
+    }
+
+    func unknownDocument(_ uri: String) -> RPCError {
+        let open = documents.withLock { Array($0.keys) }.sorted()
+        return .invalidParams("unknown uri \(uri.debugDescription): call loadImage (or restoreSession) for it first"
+                              + (open.isEmpty ? " (no documents are open)" : "; open documents: \(open.joined(separator: ", "))"))
+    }
+
+    /// Runs a handler and sends its result or error; never lets an error escape.
+    func answer(_ request: Request, _ body: () throws -> JSON) {
+        do {
+            respond(id: request.id, result: try body())
+        } catch let e as RPCError {
+            respond(id: request.id, error: e)
+        } catch {
+            respond(id: request.id, error: .failed("\(request.method) failed: \(error)"))
+        }
+    }
+
+    func respond(id: JSON, result: JSON) {
+        writer.send(["jsonrpc": "2.0", "id": id, "result": result])
+    }
+
+    func respond(id: JSON, error: RPCError) {
+        writer.send(["jsonrpc": "2.0", "id": id, "error": error.json])
+    }
+
+    func notify(_ method: String, _ params: JSON) {
+        writer.send(["jsonrpc": "2.0", "method": .string(method), "params": params])
+    }
+
+    // MARK: Shared state
+
+    /// The networks, loaded on first use (inside the compute gate).
+    func perceptionModels() throws -> PerceptionModels {
+        if let m = models.current { return m }
+        do {
+            let loaded = try PerceptionModels.loadDefault(checkpoints: options.checkpointDirectory)
+            models.withLock { $0 = loaded }
+            return loaded
+        } catch {
+            throw RPCError.failed("the model weights are not usable: \(error). Run `checkpoint/fetch` (or `make run`) to get them.")
+        }
+    }
+
+    func removeDocument(_ uri: String) {
+        documents.withLock { _ = $0.removeValue(forKey: uri) }
+    }
+
+    func cancelRequests(of uri: String, except id: JSON) {
+        inFlight.withLock { requests in
+            for (key, entry) in requests where entry.uri == uri && key != id.text { entry.flag.cancel() }
+        }
+    }
+
+    var openDocuments: [Document] { documents.withLock { Array($0.values) }.sorted { $0.uri < $1.uri } }
+
+    // MARK: Lifecycle
+
+    func initializeResult() -> JSON {
+        var encoders: [JSON] = []
+        let store = try? CheckpointStore.locate(options.checkpointDirectory)
+        func present(_ name: String) -> Bool {
+            guard let store, let entry = store.manifest.models.first(where: { $0.name == name }) else { return false }
+            return store.status(of: entry) == .valid
+        }
+        for name in PerceptionModels.encoderNames {
+            encoders.append(["name": .string(name), "weightsPresent": .bool(present(name)),
+                             "default": .bool(name == PerceptionModels.defaultEncoder)])
+        }
+        return [
+            "capabilities": [
+                "experimental": [
+                    "clipascene": [
+                        "methods": .array(Self.methodNames.map { .string($0) }),
+                        "notifications": ["$/progress"],
+                        "encoders": .array(encoders),
+                        "subjectMaskWeightsPresent": .bool(present("u2netp")),
+                        "framings": ["headers", "lines"],
+                        "limits": [
+                            "maxMessageBytes": .int(options.maxMessageBytes),
+                            "maxPixels": .int(ImageFile.defaultMaxPixels),
+                            "numPaths": ["minimum": .int(Abstraction.strokesRange.lowerBound), "maximum": .int(Abstraction.strokesRange.upperBound)],
+                            "fidelity": ["minimum": .int(Abstraction.fidelityRange.lowerBound), "maximum": .int(Abstraction.fidelityRange.upperBound)],
+                            "simplicity": ["minimum": 0, "maximum": .int(SimplicityLevels.maximum)],
+                            "iterations": ["minimum": .int(Abstraction.iterationsRange.lowerBound), "maximum": .int(Abstraction.iterationsRange.upperBound)],
+                        ],
+                        "stateDirectory": .string(state.path),
+                        "snapshotIntervalSeconds": .double(options.snapshotInterval),
+                    ],
+                ],
+            ],
+            "serverInfo": ["name": "clipascene", "version": .string(options.version)],
+        ]
+    }
+
+    /// `shutdown`: cancels everything running, waits for each document's queue to drain and
+    /// its snapshot to reach the disk, then answers null.
+    func shutdown() -> JSON {
+        phase.withLock { $0 = .shutDown }
+        inFlight.withLock { for entry in $0.values { entry.flag.cancel() } }
+        for document in openDocuments { document.queue.sync {} }
+        state.flush()
+        return .null
+    }
+
+    func status() -> JSON {
+        [
+            "version": .string(options.version),
+            "documents": .array(openDocuments.map { $0.statusJSON() }),
+            "stateDirectory": .string(state.path),
+        ]
+    }
+}

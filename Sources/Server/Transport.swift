@@ -1,0 +1,183 @@
+import Foundation
+
+/// How messages are framed on the pipe.
+public enum Framing: String, Sendable {
+    /// LSP base protocol: `Content-Length: N` headers, a blank line, N bytes of JSON.
+    case headers
+    /// One JSON message per line.
+    case lines
+}
+
+/// What the reader hands the server for each message.
+public enum Incoming: Sendable {
+    case message(JSON, Framing)
+    /// The bytes could not be a message; the server answers with `error` (id null) and reads on.
+    case malformed(RPCError, Framing)
+}
+
+/// Splits a byte stream into messages, in either framing, detected per message from its first
+/// non-space byte (`{` or `[`: a line of JSON; anything else: headers). Never buffers more than
+/// `limit` bytes of one message: an oversized one is skipped as it streams past and reported.
+public struct MessageReader: Sendable {
+    let limit: Int
+    private var buffer: [UInt8] = []
+    private var start = 0
+    /// Bytes still to drop of an oversized header-framed body.
+    private var skipping = 0
+    /// Dropping the rest of an oversized line, up to its newline.
+    private var skippingLine = false
+    static let maximumHeaderBytes = 8192
+
+    public init(limit: Int) { self.limit = limit }
+
+    /// Adds bytes read from the pipe and returns every message now complete.
+    public mutating func feed(_ chunk: UnsafeRawBufferPointer) -> [Incoming] {
+        buffer.append(contentsOf: chunk)
+        var out: [Incoming] = []
+        while let next = nextMessage() { out.append(next) }
+        // Compact what was consumed.
+        if start > 0 {
+            buffer.removeSubrange(0..<start)
+            start = 0
+        }
+        return out
+    }
+
+    private mutating func nextMessage() -> Incoming? {
+        if skipping > 0 {
+            let n = min(skipping, buffer.count - start)
+            start += n
+            skipping -= n
+            if skipping > 0 { return nil }
+        }
+        if skippingLine {
+            guard let nl = firstIndex(of: 0x0A, from: start) else { start = buffer.count; return nil }
+            start = nl + 1
+            skippingLine = false
+        }
+        // Skip blank space between messages.
+        while start < buffer.count, [0x20, 0x0A, 0x0D, 0x09].contains(buffer[start]) { start += 1 }
+        guard start < buffer.count else { return nil }
+        let first = buffer[start]
+        if first == UInt8(ascii: "{") || first == UInt8(ascii: "[") { return nextLine() }
+        return nextHeaderMessage()
+    }
+
+    private func firstIndex(of byte: UInt8, from: Int) -> Int? {
+        buffer.withUnsafeBufferPointer { b in
+            guard from < b.count, let base = b.baseAddress else { return nil }
+            guard let p = memchr(base + from, Int32(byte), b.count - from) else { return nil }
+            return base.distance(to: p.assumingMemoryBound(to: UInt8.self))
+        }
+    }
+
+    private mutating func nextLine() -> Incoming? {
+        guard let nl = firstIndex(of: 0x0A, from: start) else {
+            if buffer.count - start > limit {
+                start = buffer.count
+                skippingLine = true
+                return .malformed(.tooLarge(limit: limit, size: nil), .lines)
+            }
+            return nil
+        }
+        let line = Array(buffer[start..<nl])
+        start = nl + 1
+        if line.count > limit { return .malformed(.tooLarge(limit: limit, size: line.count), .lines) }
+        return parse(line, .lines)
+    }
+
+    private mutating func nextHeaderMessage() -> Incoming? {
+        // Headers end at CRLF CRLF (a bare LF LF is accepted too).
+        var end: Int? = nil, bodyStart = 0
+        var i = start
+        while i + 1 < buffer.count && i - start < Self.maximumHeaderBytes {
+            if buffer[i] == 0x0A {
+                if buffer[i + 1] == 0x0A { end = i; bodyStart = i + 2; break }
+                if buffer[i + 1] == 0x0D, i + 2 < buffer.count, buffer[i + 2] == 0x0A { end = i; bodyStart = i + 3; break }
+            }
+            i += 1
+        }
+        guard let headerEnd = end else {
+            if buffer.count - start >= Self.maximumHeaderBytes {
+                // No blank line within a header's worth of bytes: drop to the next line and resync.
+                skippingLine = true
+                start += Self.maximumHeaderBytes
+                return .malformed(.parse("the message headers are not terminated by a blank line within \(Self.maximumHeaderBytes) bytes"), .headers)
+            }
+            return nil
+        }
+        let headerText = String(decoding: buffer[start..<headerEnd], as: UTF8.self)
+        var length: Int? = nil
+        for line in headerText.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2 else { continue }
+            if parts[0].trimmingCharacters(in: .whitespaces).lowercased() == "content-length" {
+                length = Int(parts[1].trimmingCharacters(in: .whitespaces))
+            }
+        }
+        guard let n = length, n >= 0 else {
+            start = bodyStart
+            return .malformed(.parse("a header block without a valid Content-Length (got \(headerText.debugDescription)); send `Content-Length: <bytes>` then a blank line"), .headers)
+        }
+        if n > limit {
+            start = bodyStart
+            skipping = n
+            return .malformed(.tooLarge(limit: limit, size: n), .headers)
+        }
+        guard buffer.count - bodyStart >= n else { return nil }
+        let body = Array(buffer[bodyStart..<(bodyStart + n)])
+        start = bodyStart + n
+        return parse(body, .headers)
+    }
+
+    private func parse(_ bytes: [UInt8], _ framing: Framing) -> Incoming {
+        do { return .message(try JSON.parse(bytes), framing) } catch {
+            return .malformed(.parse("the message is not valid JSON: \(error)"), framing)
+        }
+    }
+}
+
+/// Writes framed messages to a file descriptor, one whole message at a time.
+final class MessageWriter: @unchecked Sendable {
+    private let fd: Int32
+    private let lock = NSLock()
+    private var framing: Framing?
+    /// Called once when the pipe is gone (the client went away).
+    let onBrokenPipe: @Sendable () -> Void
+
+    init(fd: Int32, onBrokenPipe: @escaping @Sendable () -> Void) {
+        self.fd = fd
+        self.onBrokenPipe = onBrokenPipe
+    }
+
+    /// The first message read fixes the framing of everything written back.
+    func adopt(_ f: Framing) {
+        lock.lock()
+        if framing == nil { framing = f }
+        lock.unlock()
+    }
+
+    func send(_ message: JSON) {
+        let body = message.serialized
+        lock.lock()
+        defer { lock.unlock() }
+        var bytes: [UInt8]
+        if (framing ?? .headers) == .lines {
+            bytes = body
+            bytes.append(0x0A)
+        } else {
+            bytes = Array("Content-Length: \(body.count)\r\n\r\n".utf8)
+            bytes.append(contentsOf: body)
+        }
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                onBrokenPipe()
+                return
+            }
+            offset += n
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import ArgumentParser
+import Foundation
+import Server
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the JSON-RPC engine on stdin/stdout (LSP framing or one JSON message per line).",
+        discussion: """
+        The protocol is described in protocol/README.md and protocol/clipascene.openrpc.json. \
+        stdout carries protocol messages only; logs go to stderr.
+        """)
+
+    @Option(help: "Largest accepted message in bytes; larger ones get an error and are skipped.")
+    var maxMessageBytes: Int = 64 << 20
+
+    @Option(help: "Folder for automatic snapshots (default: $CLIPASCENE_STATE_DIR, $XDG_STATE_HOME/clipascene or ~/.local/state/clipascene).")
+    var stateDir: String?
+
+    @Option(help: "Seconds between automatic snapshots during a long step (0: only after each request).")
+    var snapshotInterval: Double = 10
+
+    @Option(help: "Checkpoint folder (default: checkpoint/ found beside the executable, or $CLIPASCENE_CHECKPOINTS).")
+    var checkpoints: String?
+
+    func validate() throws {
+        guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes must be at least 1024, got \(maxMessageBytes)") }
+        guard snapshotInterval >= 0, snapshotInterval.isFinite else {
+            throw ValidationError("--snapshot-interval must be ≥ 0 seconds, got \(snapshotInterval)")
+        }
+    }
+
+    func run() throws {
+        var options = ServerOptions()
+        options.maxMessageBytes = maxMessageBytes
+        if let stateDir { options.stateDirectory = stateDir }
+        options.snapshotInterval = snapshotInterval
+        options.checkpointDirectory = checkpoints
+        options.version = clipasceneVersion
+        Server(options: options).run()
+    }
+}

@@ -1,0 +1,61 @@
+import XCTest
+import Server
+
+final class JSONTests: XCTestCase {
+    func testRoundTripKeepsTypes() throws {
+        let text = #"{"a":1,"b":1.5,"c":"x\"y\\z\n","d":[true,false,null],"e":{"f":-3e2},"g":"é😀"}"#
+        let v = try JSON.parse(text)
+        XCTAssertEqual(v["a"], .int(1))
+        XCTAssertEqual(v["b"], .double(1.5))
+        XCTAssertEqual(v["c"], .string("x\"y\\z\n"))
+        XCTAssertEqual(v["e"]?["f"], .double(-300))
+        XCTAssertEqual(v["g"], .string("é😀"))
+        // Integral doubles are written as integers, so compare the text after one round trip.
+        XCTAssertEqual(try JSON.parse(v.text).text, v.text)
+    }
+
+    func testEscapesAndSurrogates() throws {
+        XCTAssertEqual(try JSON.parse(#""\u00e9\ud83d\ude00\t""#), .string("é😀\t"))
+        XCTAssertEqual(JSON.string("\u{1}").text, #""\u0001""#)
+    }
+
+    func testRejectsMalformedInput() {
+        for bad in ["", "{", "{\"a\" 1}", "[1,]", "tru", "\"abc", "01x", "{\"a\":1} x", "\"\u{1}\"", "1e999", "[-]"] {
+            XCTAssertThrowsError(try JSON.parse(bad), bad)
+        }
+        let deep = String(repeating: "[", count: 100_000)
+        XCTAssertThrowsError(try JSON.parse(deep))
+    }
+
+    func testReaderSplitsBothFramings() {
+        var reader = MessageReader(limit: 1000)
+        let body = #"{"jsonrpc":"2.0","method":"x"}"#
+        let stream = "Content-Length: \(body.utf8.count)\r\n\r\n\(body)" + "\n" + body + "\n"
+        var got: [Incoming] = []
+        // Fed a byte at a time: messages must not depend on read boundaries.
+        for b in Array(stream.utf8) { got += [b].withUnsafeBytes { reader.feed($0) } }
+        XCTAssertEqual(got.count, 2)
+        if case .message(let m, let f) = got[0] { XCTAssertEqual(f, .headers); XCTAssertEqual(m["method"], "x") } else { XCTFail() }
+        if case .message(_, let f) = got[1] { XCTAssertEqual(f, .lines) } else { XCTFail() }
+    }
+
+    func testReaderSkipsOversizedAndBrokenMessages() {
+        var reader = MessageReader(limit: 100)
+        let big = String(repeating: "a", count: 500)
+        let ok = #"{"id":1}"#
+        let stream = "Content-Length: 500\r\n\r\n\(big)" + "Content-Length: \(ok.utf8.count)\r\n\r\n\(ok)"
+            + "Bogus: 1\r\n\r\n" + "Content-Length: \(ok.utf8.count)\r\n\r\n\(ok)"
+        let got = Array(stream.utf8).withUnsafeBytes { reader.feed($0) }
+        XCTAssertEqual(got.count, 4)
+        guard got.count == 4 else { return }
+        if case .malformed(let e, _) = got[0] { XCTAssertEqual(e.code, -32600); XCTAssertTrue(e.message.contains("500")) } else { XCTFail() }
+        if case .message(let m, _) = got[1] { XCTAssertEqual(m["id"], .int(1)) } else { XCTFail() }
+        if case .malformed(let e, _) = got[2] { XCTAssertEqual(e.code, -32700) } else { XCTFail() }
+        if case .message = got[3] {} else { XCTFail() }
+        var lines = MessageReader(limit: 100)
+        let long = "{" + String(repeating: " ", count: 300) + "}\n" + ok + "\n"
+        let got2 = Array(long.utf8).withUnsafeBytes { lines.feed($0) }
+        XCTAssertEqual(got2.count, 2)
+        if case .malformed(let e, _) = got2.first { XCTAssertEqual(e.code, -32600) } else { XCTFail() }
+    }
+}
