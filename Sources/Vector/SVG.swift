@@ -62,7 +62,22 @@ public struct SVGDocument: Sendable, Equatable {
 }
 
 /// Formats a coordinate to at most two decimals, without trailing zeros.
+/// Integer arithmetic, not String(format:), which costs microseconds a call on Linux and made
+/// a 64-stroke SVG take milliseconds.
 func svgNumber(_ v: Double) -> String {
+    let scaled = (v * 100).rounded()
+    if scaled.isFinite && abs(scaled) < 1e15 {
+        let n = Int64(scaled)
+        if n == 0 { return "0" }
+        let magnitude = n.magnitude
+        var s = n < 0 ? "-" : ""
+        s += String(magnitude / 100)
+        let cents = Int(magnitude % 100)
+        if cents != 0 {
+            s += cents % 10 == 0 ? "." + String(cents / 10) : (cents < 10 ? ".0" : ".") + String(cents)
+        }
+        return s
+    }
     var s = String(format: "%.2f", v)
     if s.contains(".") {
         while s.hasSuffix("0") { s.removeLast() }

@@ -4,6 +4,13 @@ import Imaging
 import Vector
 
 final class SVGTests: XCTestCase {
+    func testCoordinatesHaveAtMostTwoDecimalsAndNoTrailingZeros() {
+        let s = Stroke(points: [SIMD2(0, -0.001), SIMD2(12.5, 3.14159), SIMD2(-2.05, 100), SIMD2(0.07, -1234.996)], halfWidth: 0.25)
+        let xml = SVGDocument(width: 10, height: 10, groups: [SVGGroup(strokes: [s])]).xml()
+        XCTAssertTrue(xml.contains(#"d="M 0 0 C 12.5 3.14 -2.05 100 0.07 -1235""#), xml)
+        XCTAssertTrue(xml.contains(#"stroke-width="0.5""#), xml)
+    }
+
     func testWriterOutputIsWellFormedAndRoundTrips() throws {
         var rng = SplitMix(3)
         var strokes = randomStrokes(10, canvas: 224, rng: &rng)
