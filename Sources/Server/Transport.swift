@@ -108,7 +108,9 @@ public struct MessageReader: Sendable {
         }
         let headerText = String(decoding: buffer[start..<headerEnd], as: UTF8.self)
         var length: Int? = nil
-        for line in headerText.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
+        // Split the bytes, not the String: "\r\n" is one Character in Swift.
+        for lineBytes in buffer[start..<headerEnd].split(separator: 0x0A) {
+            let line = String(decoding: lineBytes.filter { $0 != 0x0D }, as: UTF8.self)
             let parts = line.split(separator: ":", maxSplits: 1)
             guard parts.count == 2 else { continue }
             if parts[0].trimmingCharacters(in: .whitespaces).lowercased() == "content-length" {

@@ -30,7 +30,8 @@ final class JSONTests: XCTestCase {
     func testReaderSplitsBothFramings() {
         var reader = MessageReader(limit: 1000)
         let body = #"{"jsonrpc":"2.0","method":"x"}"#
-        let stream = "Content-Length: \(body.utf8.count)\r\n\r\n\(body)" + "\n" + body + "\n"
+        let stream = "Content-Length: \(body.utf8.count)\r\nContent-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n\(body)"
+            + "\n" + body + "\n"
         var got: [Incoming] = []
         // Fed a byte at a time: messages must not depend on read boundaries.
         for b in Array(stream.utf8) { got += [b].withUnsafeBytes { reader.feed($0) } }

@@ -191,3 +191,25 @@ extension JSON {
 extension JSON {
     init(_ object: [String: JSON]) { self = .object(object) }
 }
+
+final class PythonClientTests: XCTestCase {
+    /// The shipped Python client and pygls's LanguageClient drive the real server, every
+    /// message validated with the `jsonschema` package (protocol/python/test_clients.py).
+    func testShippedClientAndPygls() throws {
+        let python = Process()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        python.arguments = ["python3", repositoryRoot.appendingPathComponent("protocol/python/test_clients.py").path, bullPath]
+        var env = ProcessInfo.processInfo.environment
+        env["PYTHONPATH"] = repositoryRoot.appendingPathComponent(".build/python").path
+        env["CLIPASCENE_BIN"] = ServerProcess.binary
+        python.environment = env
+        let out = Pipe()
+        python.standardOutput = out
+        python.standardError = out
+        try python.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        python.waitUntilExit()
+        XCTAssertEqual(python.terminationStatus, 0, "test_clients.py failed (run scripts/setup --test to install pygls and jsonschema):\n\(text)")
+        XCTAssertTrue(text.contains("pygls LanguageClient: ok"), text)
+    }
+}
