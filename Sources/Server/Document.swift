@@ -145,7 +145,7 @@ final class Document: @unchecked Sendable {
         imageInfo = [
             "width": .int(photo.width), "height": .int(photo.height),
             "canvasWidth": .int(scene.canvasWidth), "canvasHeight": .int(scene.canvasHeight),
-            "subjectFound": .bool(scene.foreground != nil), "subjectCoverage": .double(Double(scene.subject.coverage)),
+            "subjectFound": .bool(scene.foreground != nil), "subjectCoverage": number(scene.subject.coverage),
             "encoder": .string(encoderName),
         ]
         publish(session)
@@ -345,7 +345,7 @@ final class Document: @unchecked Sendable {
         imageInfo = [
             "width": .int(session.photo.width), "height": .int(session.photo.height),
             "canvasWidth": .int(scene.canvasWidth), "canvasHeight": .int(scene.canvasHeight),
-            "subjectFound": .bool(scene.foreground != nil), "subjectCoverage": .double(Double(scene.subject.coverage)),
+            "subjectFound": .bool(scene.foreground != nil), "subjectCoverage": number(scene.subject.coverage),
             "encoder": .string(PerceptionModels.defaultEncoder),
         ]
         publish(session)
@@ -403,7 +403,8 @@ final class Document: @unchecked Sendable {
 /// A JSON number, or null for NaN and infinities (JSON has neither).
 func number(_ v: Float?) -> JSON {
     guard let v, v.isFinite else { return .null }
-    return .double(Double(v))
+    // Through the Float's shortest decimal, so 1e-4 reads 0.0001, not 9.999999747378752e-05.
+    return .double(Double(v.description) ?? Double(v))
 }
 
 func withObject(_ value: JSON, _ edit: (inout [String: JSON]) -> Void) -> JSON {
@@ -414,9 +415,9 @@ func withObject(_ value: JSON, _ edit: (inout [String: JSON]) -> Void) -> JSON {
 
 func abstractionJSON(_ a: Abstraction) -> JSON {
     ["fidelity": .int(a.fidelity), "simplicity": .int(a.simplicity), "numPaths": .int(a.strokes),
-     "strokeWidth": .double(Double(a.halfWidth)), "seed": .int(Int(truncatingIfNeeded: a.seed)),
+     "strokeWidth": number(a.halfWidth), "seed": .int(Int(truncatingIfNeeded: a.seed)),
      "iterations": .int(a.iterations), "simplicityIterations": .int(a.simplicityIterations),
-     "learningRate": .double(Double(a.learningRate)), "augmentations": .int(a.augmentations)]
+     "learningRate": number(a.learningRate), "augmentations": .int(a.augmentations)]
 }
 
 /// `$/progress` for one request, when the client gave a `workDoneToken`; silent otherwise.
