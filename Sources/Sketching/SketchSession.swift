@@ -200,10 +200,10 @@ public final class SketchSession: @unchecked Sendable {
     /// The whole state as bytes (photo, mask, schedule position, MLPs, optimisers, RNGs).
     public func snapshot() throws -> Data {
         var archive = SnapshotArchive()
-        func png(_ data: Data) -> Int { archive.add(data.map { Float($0) }) }
-        let photoBlob = png(try ImageFile.pngData(photo))
-        let maskBlob = png(try ImageFile.pngData(subjectMask))
-        let backgroundBlob = try background.map { png(try ImageFile.pngData($0)) }
+        let images = try encodedImages()
+        let photoBlob = archive.add(images.photo)
+        let maskBlob = archive.add(images.mask)
+        let backgroundBlob = images.background.map { archive.add($0) }
         let parts = scene.parts.map { $0.saveState(into: &archive) }
         // The fidelity-end state's blobs go after the current ones, renumbered.
         var fidelityParts: [PartStateHeader]? = nil
@@ -215,6 +215,19 @@ public final class SketchSession: @unchecked Sendable {
         return try archive.encode(header: Header(abstraction: abstraction, stepsDone: stepsDone, photoPNG: photoBlob,
                                                  maskPNG: maskBlob, backgroundPNG: backgroundBlob, parts: parts,
                                                  fidelityEnd: fidelityParts))
+    }
+
+    /// The photo, mask and background as PNG bytes (one float each), encoded once: they never
+    /// change, and encoding them was most of a snapshot's time.
+    private var encodedImageCache: (photo: [Float], mask: [Float], background: [Float]?)?
+
+    private func encodedImages() throws -> (photo: [Float], mask: [Float], background: [Float]?) {
+        if let cached = encodedImageCache { return cached }
+        func png(_ data: Data) -> [Float] { data.map { Float($0) } }
+        let images = (png(try ImageFile.pngData(photo)), png(try ImageFile.pngData(subjectMask)),
+                      try background.map { png(try ImageFile.pngData($0)) })
+        encodedImageCache = images
+        return images
     }
 
     /// Rebuilds a session from `snapshot()` bytes; stepping it continues the same run.

@@ -20,6 +20,7 @@ struct SnapshotArchive {
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         let json = try encoder.encode(header)
         var data = Data(Self.magic)
+        data.reserveCapacity(12 + json.count + blobs.reduce(0) { $0 + 8 + 4 * $1.count })
         var length = UInt32(json.count).littleEndian
         withUnsafeBytes(of: &length) { data.append(contentsOf: $0) }
         data.append(json)

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import Imaging
+import Sketching
 import Tensors
 import Vector
 import Models
@@ -44,14 +46,14 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time each component and compare it with the sgemm roofline measured in the same run.")
 
-    @Argument(help: "What to time: render, encoder.")
+    @Argument(help: "What to time: render, encoder, server (server is left out unless named).")
     var components: [String] = ["render", "encoder"]
 
     @Option(help: "Threads for the timed work (default: all cores).")
     var threads: Int = ComputeThreads.defaultCount()
 
     func run() throws {
-        let known = ["render", "encoder"]
+        let known = ["render", "encoder", "server"]
         for c in components where !known.contains(c) {
             throw ValidationError("unknown component '\(c)'; choose from: \(known.joined(separator: ", "))")
         }
@@ -61,6 +63,7 @@ struct Bench: ParsableCommand {
               + "\(String(format: "%.1f", all.gflops)) GFLOP/s on \(threads)")
         if components.contains("render") { benchRender(roof: one) }
         if components.contains("encoder") { try benchEncoder(roof: all) }
+        if components.contains("server") { try benchServer() }
     }
 
     func benchRender(roof: Roofline) {
@@ -126,5 +129,80 @@ struct BenchRandom {
     mutating func next() -> Float {
         state = state &* 6364136223846793005 &+ 1442695040888963407
         return Float(state >> 40) / Float(1 << 24)
+    }
+}
+
+extension Bench {
+    /// The cost of going through `clipascene serve`: the same 20 steps (64 strokes, one part)
+    /// called directly on a SketchSession, then requested from a server child process.
+    func benchServer() throws {
+        let steps = 10, rounds = 3
+        let photoPath = "examples/bull.jpg"
+        var abstraction = Abstraction()
+        abstraction.iterations = 1000
+        let photo = try loadPhoto(photoPath)
+        let (encoder, _) = try loadModels()
+        let empty = GrayImage(width: photo.width, height: photo.height, value: 0)
+        let session = try SketchSession(photo: photo, subjectMask: empty, encoder: encoder, abstraction: abstraction)
+
+        let state = NSTemporaryDirectory() + "clipascene-bench-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+        child.arguments = ["serve", "--state-dir", state]
+        let input = Pipe(), output = Pipe()
+        child.standardInput = input
+        child.standardOutput = output
+        child.standardError = FileHandle.nullDevice
+        try child.run()
+        var buffered = Data()
+        var nextID = 1
+        func call(_ method: String, _ params: String) throws {
+            let id = nextID
+            nextID += 1
+            input.fileHandleForWriting.write(Data("{\"jsonrpc\":\"2.0\",\"id\":\(id),\"method\":\"\(method)\",\"params\":\(params)}\n".utf8))
+            while true {
+                if let nl = buffered.firstIndex(of: 0x0A) {
+                    let line = String(decoding: buffered[buffered.startIndex..<nl], as: UTF8.self)
+                    buffered.removeSubrange(buffered.startIndex...nl)
+                    if line.contains("\"id\":\(id),") || line.hasSuffix("\"id\":\(id)}") {
+                        if line.contains("\"error\"") { throw UserFacingError(description: "server: \(line)") }
+                        return
+                    }
+                    continue
+                }
+                let more = output.fileHandleForReading.availableData
+                if more.isEmpty { throw UserFacingError(description: "the server exited during \(method)") }
+                buffered.append(more)
+            }
+        }
+        let image = URL(fileURLWithPath: photoPath).path
+        try call("initialize", "{}")
+        try call("loadImage", "{\"uri\":\"b\",\"path\":\"\(image)\",\"options\":{\"mask\":\"none\"}}")
+        try call("setAbstraction", "{\"uri\":\"b\",\"iterations\":1000}")
+        try call("step", "{\"uri\":\"b\",\"count\":2}")
+        session.step(2)
+        // Alternating rounds, best of each: the machine's noise is larger than the effect.
+        var served = Double.infinity, direct = Double.infinity
+        for _ in 0..<rounds {
+            usleep(500_000)   // let the other side's BLAS threads stop spinning
+            let t1 = Date()
+            try call("step", "{\"uri\":\"b\",\"count\":\(steps),\"workDoneToken\":\"p\"}")
+            served = min(served, Date().timeIntervalSince(t1) / Double(steps))
+            usleep(500_000)
+            let t0 = Date()
+            session.step(steps)
+            direct = min(direct, Date().timeIntervalSince(t0) / Double(steps))
+        }
+        try call("shutdown", "null")
+        input.fileHandleForWriting.write(Data("{\"jsonrpc\":\"2.0\",\"method\":\"exit\"}\n".utf8))
+        child.waitUntilExit()
+        let snapshotTime = bestTime(repeats: 3) { _ = try? session.snapshot() }
+        let snapshotBytes = (try? session.snapshot().count) ?? 0
+        print("\nserver: one part, 64 strokes; best of \(rounds) alternating rounds of \(steps) steps; "
+              + "the served steps include progress and the end-of-request snapshot")
+        print(String(format: "direct %.3f s/step   through serve %.3f s/step   overhead %+.1f%%",
+                     direct, served, (served / direct - 1) * 100))
+        print(String(format: "snapshot: %.1f MB in %.0f ms", Double(snapshotBytes) / 1e6, snapshotTime * 1e3))
     }
 }
