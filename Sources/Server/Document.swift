@@ -115,25 +115,21 @@ final class Document: @unchecked Sendable {
         defer { progress.end("loaded") }
 
         let photo = try decodeImage(path: try p.optionalString("path"), data: try p.optionalString("data"), what: "the image")
-        var userMask: GrayImage? = nil
-        switch maskOption {
-        case "auto", "none": break
-        default:
-            let m = try decodeImage(path: maskOption, data: nil, what: "options.mask")
-            userMask = m.gray.resized(width: photo.width, height: photo.height, filter: .bilinear).thresholded()
+        let maskSource = MaskSource(maskOption)
+        let background: RGBImage?
+        do { background = try BackgroundSource(backgroundOption).image() } catch let e as ImageError {
+            throw RPCError.failed("options.background could not be read: \(e.description)")
         }
-        let background: RGBImage? = backgroundOption == "auto" ? nil
-            : try decodeImage(path: backgroundOption, data: nil, what: "options.background")
         busy.withLock { $0 = "loadImage" }
         defer { busy.withLock { $0 = nil } }
         let session: SketchSession = try server.gate.run {
             let models = try server.perceptionModels()
+            if maskSource == .auto { progress.report("finding the subject", percentage: 20) }
             let mask: GrayImage
-            if let userMask { mask = userMask }
-            else if maskOption == "none" { mask = GrayImage(width: photo.width, height: photo.height, value: 0) }
-            else {
-                progress.report("finding the subject", percentage: 20)
-                do { mask = try models.masker.mask(photo) } catch { throw RPCError.failed("the subject mask failed: \(error)") }
+            do { mask = try maskSource.mask(for: photo, masker: models.masker) } catch let e as ImageError {
+                throw RPCError.failed("options.mask could not be read: \(e.description)")
+            } catch {
+                throw RPCError.failed("the subject mask failed: \(error)")
             }
             progress.report("preparing targets and initial strokes", percentage: 60)
             return try SketchSession(photo: photo, subjectMask: mask, background: background, encoder: models.encoder,
@@ -180,7 +176,7 @@ final class Document: @unchecked Sendable {
     func setAbstraction(_ r: Request) throws -> JSON {
         let p = r.params
         try p.only(["uri", "fidelity", "simplicity", "numPaths", "strokeWidth", "seed", "iterations",
-                    "simplicityIterations", "learningRate", "augmentations"])
+                    "simplicityIterations", "learningRate", "augmentations", "depth"])
         var a = session?.abstraction ?? abstraction
         if let v = try p.optionalInt("fidelity", in: Abstraction.fidelityRange) { a.fidelity = v }
         if let v = try p.optionalInt("simplicity", in: 0...SimplicityLevels.maximum) { a.simplicity = v }
@@ -189,6 +185,8 @@ final class Document: @unchecked Sendable {
         if let v = try p.optionalInt("iterations", in: Abstraction.iterationsRange) { a.iterations = v }
         if let v = try p.optionalInt("simplicityIterations", in: Abstraction.iterationsRange) { a.simplicityIterations = v }
         if let v = try p.optionalInt("augmentations", in: Abstraction.augmentationsRange) { a.augmentations = v }
+        if p.object["depth"] == .null { a.depth = nil }
+        if let v = try p.optionalInt("depth", in: Abstraction.depthRange) { a.depth = v }
         if let v = try p.double("strokeWidth") { a.halfWidth = Float(v) }
         if let v = try p.double("learningRate") { a.learningRate = Float(v) }
         do { try a.validate() } catch let e as AbstractionError { throw RPCError.invalidParams(e.description) }
@@ -417,7 +415,8 @@ func abstractionJSON(_ a: Abstraction) -> JSON {
     ["fidelity": .int(a.fidelity), "simplicity": .int(a.simplicity), "numPaths": .int(a.strokes),
      "strokeWidth": number(a.halfWidth), "seed": .int(Int(truncatingIfNeeded: a.seed)),
      "iterations": .int(a.iterations), "simplicityIterations": .int(a.simplicityIterations),
-     "learningRate": number(a.learningRate), "augmentations": .int(a.augmentations)]
+     "learningRate": number(a.learningRate), "augmentations": .int(a.augmentations),
+     "depth": a.depth.map { .int($0) } ?? .null]
 }
 
 /// `$/progress` for one request, when the client gave a `workDoneToken`; silent otherwise.

@@ -18,6 +18,9 @@ public struct Abstraction: Codable, Sendable, Equatable {
     public var learningRate: Float = 1e-4
     /// Augmented views per step (the reference's 4).
     public var augmentations = 4
+    /// A raw encoder block to compare instead of the fidelity level's blocks (nil: the level's).
+    /// The simplicity division factors still follow `fidelity`.
+    public var depth: Int? = nil
 
     public init() {}
 
@@ -26,6 +29,7 @@ public struct Abstraction: Codable, Sendable, Equatable {
     public static let iterationsRange = 1...100_000
     public static let augmentationsRange = 0...16
     public static let maximumHalfWidth: Float = 20
+    public static let depthRange = 1...(EfficientNetLite0.blockCount - 1)
 
     /// Throws an error that names the valid range of the first bad value.
     public func validate() throws {
@@ -39,13 +43,16 @@ public struct Abstraction: Codable, Sendable, Equatable {
         try check(Self.iterationsRange.contains(simplicityIterations), "simplicityIterations must be 1…100000, got \(simplicityIterations)")
         try check(learningRate > 0 && learningRate <= 1 && learningRate.isFinite, "learningRate must be in (0, 1], got \(learningRate)")
         try check(Self.augmentationsRange.contains(augmentations), "augmentations must be 0…16, got \(augmentations)")
+        if let depth {
+            try check(Self.depthRange.contains(depth), "depth must be an encoder block in \(Self.depthRange.lowerBound)…\(Self.depthRange.upperBound), got \(depth)")
+        }
     }
 
     var partSettings: PartSettings {
         var s = PartSettings()
         s.strokes = strokes
         s.halfWidth = halfWidth
-        s.layers = FidelityLevels.efficientNet[fidelity]
+        s.layers = depth.map { LayerWeights([$0: 1]) } ?? FidelityLevels.efficientNet[fidelity]
         s.seed = seed
         s.learningRate = learningRate
         s.augmentations = augmentations

@@ -37,6 +37,18 @@ struct Sketch: ParsableCommand {
     @Option(help: "Augmented views per step (the reference uses 4).")
     var augmentations: Int = 4
 
+    @Option(help: "Compare this encoder block (1…15) instead of the fidelity level's blocks.")
+    var depth: Int?
+
+    @Option(help: "Perceptual encoder (\(PerceptionModels.encoderNames.joined(separator: ", "))).")
+    var encoder: String = PerceptionModels.defaultEncoder
+
+    @Option(help: "Subject mask: auto (U²-Net-p), none (all background) or a mask image (white = subject).")
+    var mask: String = "auto"
+
+    @Option(help: "Background target: auto (the subject region inpainted) or an image.")
+    var background: String = "auto"
+
     @Option(help: "Output folder.")
     var out: String = "out/sketch"
 
@@ -50,20 +62,32 @@ struct Sketch: ParsableCommand {
         a.simplicityIterations = simplicityIterations
         a.learningRate = learningRate
         a.augmentations = augmentations
+        a.depth = depth
         return a
     }
 
     /// Checked before any model loads, with the engine's own rules and messages.
     func validate() throws {
         do { try abstraction.validate() } catch let e as AbstractionError { throw ValidationError(e.description) }
+        guard PerceptionModels.encoderNames.contains(encoder) else {
+            throw ValidationError("--encoder must be one of: \(PerceptionModels.encoderNames.joined(separator: ", ")); got '\(encoder)'")
+        }
     }
 
     func run() throws {
         let photo = try loadPhoto(image)
+        let backgroundImage: RGBImage?
+        do { backgroundImage = try BackgroundSource(background).image() } catch let e as ImageError {
+            throw UserFacingError(description: "--background: \(e.description)")
+        }
         let started = Date()
         let (encoder, masker) = try loadModels()
-        let mask = try masker.mask(photo)
-        let session = try SketchSession(photo: photo, subjectMask: mask, encoder: encoder, abstraction: abstraction)
+        let mask: GrayImage
+        do { mask = try MaskSource(self.mask).mask(for: photo, masker: masker) } catch let e as ImageError {
+            throw UserFacingError(description: "--mask: \(e.description)")
+        }
+        let session = try SketchSession(photo: photo, subjectMask: mask, background: backgroundImage, encoder: encoder,
+                                        abstraction: abstraction)
         let scene = session.scene
         let prepared = Date()
         let progress = ProgressLine(total: session.totalSteps)

@@ -41,6 +41,39 @@ final class SketchSessionTests: XCTestCase {
         XCTAssertEqual(resumed.scene.background.lastLoss, whole.scene.background.lastLoss)
     }
 
+    /// Raising simplicity chains on; lowering it rewinds to the end of the fidelity phase; both
+    /// draw what a fresh run straight to that level draws. Other changes restart.
+    func testAdoptContinuesRewindsOrRestarts() throws {
+        let (encoder, photo, mask) = try inputs()
+        var two = smallAbstraction()
+        two.simplicity = 2
+        let fresh = try SketchSession(photo: photo, subjectMask: mask, encoder: encoder, abstraction: two)
+        fresh.step(100)
+
+        let chained = try SketchSession(photo: photo, subjectMask: mask, encoder: encoder, abstraction: smallAbstraction())
+        chained.step(100)
+        XCTAssertEqual(try chained.adopt(two), .continued)
+        XCTAssertFalse(chained.isComplete)
+        chained.step(100)
+        XCTAssertEqual(try chained.scene.drawing.combinedSVG().xml(), try fresh.scene.drawing.combinedSVG().xml())
+
+        // Back to level 1 (already passed): rewinds, and redoing level 1 matches a fresh level-1 run.
+        XCTAssertEqual(try chained.adopt(smallAbstraction()), .rewound)
+        XCTAssertEqual(chained.stepsDone, chained.levelEnd(0))
+        chained.step(100)
+        let one = try SketchSession(photo: photo, subjectMask: mask, encoder: encoder, abstraction: smallAbstraction())
+        one.step(100)
+        XCTAssertEqual(try chained.scene.drawing.combinedSVG().xml(), try one.scene.drawing.combinedSVG().xml())
+
+        XCTAssertEqual(try chained.adopt(smallAbstraction()), .unchanged)
+        var other = smallAbstraction()
+        other.fidelity = 2
+        XCTAssertEqual(try chained.adopt(other), .restarted)
+        XCTAssertEqual(chained.stepsDone, 0)
+        other.depth = 99
+        XCTAssertThrowsError(try chained.adopt(other))
+    }
+
     func testCancellationStopsBetweenSteps() throws {
         let (encoder, photo, mask) = try inputs()
         let s = try SketchSession(photo: photo, subjectMask: mask, encoder: encoder, abstraction: smallAbstraction())
