@@ -282,7 +282,24 @@ public final class ONNXModel {
     public func run(_ input: ONNXValue) throws -> [ONNXValue] {
         var values = initializers
         values[inputNames[0]] = input
+        // Each intermediate value is dropped after the last node that reads it: keeping them
+        // all held U²-Net's ~600 MB of activations at once.
+        var lastUse: [String: Int] = [:]
+        for (i, n) in nodes.enumerated() { for name in n.inputs { lastUse[name] = i } }
+        let kept = Set(outputNames).union(initializers.keys)
         for (i, n) in nodes.enumerated() {
+            /// Input `k`'s floats, removed from `values` when this node is its last reader, so
+            /// the caller holds the only reference and can update it in place.
+            func takeFloats(_ k: Int) throws -> ([Int], [Float]) {
+                guard k < n.inputs.count else { throw ONNXError("\(n.op) node \(i) is missing input \(k)") }
+                let name = n.inputs[k]
+                let sharedLater = lastUse[name] != i || kept.contains(name) || n.inputs.filter({ $0 == name }).count > 1
+                guard let v = sharedLater ? values[name] : values.removeValue(forKey: name) else {
+                    throw ONNXError("\(n.op) node \(i) is missing input \(k)")
+                }
+                guard case .float(let s, let d) = v else { throw ONNXError("\(n.op) node \(i): input \(k) is not float") }
+                return (s, d)
+            }
             func arg(_ k: Int) throws -> ONNXValue {
                 guard k < n.inputs.count, let v = values[n.inputs[k]] else {
                     throw ONNXError("\(n.op) node \(i) is missing input \(k)")
@@ -304,17 +321,19 @@ public final class ONNXModel {
                 let y = conv.forward(FeatureMap(channels: s[1], batch: 1, height: s[2], width: s[3], data: d))
                 out = .float(shape: [1, y.channels, y.height, y.width], data: y.data)
             case "Relu":
-                let (s, d) = try floats(0)
-                out = .float(shape: s, data: d.map { max(0, $0) })
+                var x = try takeFloats(0)
+                for j in x.1.indices { x.1[j] = max(0, x.1[j]) }
+                out = .float(shape: x.0, data: x.1)
             case "Sigmoid":
-                let (s, d) = try floats(0)
-                out = .float(shape: s, data: d.map { 1 / (1 + Foundation.exp(-$0)) })
+                var x = try takeFloats(0)
+                for j in x.1.indices { x.1[j] = 1 / (1 + Foundation.exp(-x.1[j])) }
+                out = .float(shape: x.0, data: x.1)
             case "Add":
-                let (s, a) = try floats(0), (_, b) = try floats(1)
-                guard a.count == b.count else { throw ONNXError("Add node \(i): broadcasting is not supported") }
-                var d = a
-                for j in d.indices { d[j] += b[j] }
-                out = .float(shape: s, data: d)
+                var x = try takeFloats(0)
+                let (_, b) = try floats(1)
+                guard x.1.count == b.count else { throw ONNXError("Add node \(i): broadcasting is not supported") }
+                for j in x.1.indices { x.1[j] += b[j] }
+                out = .float(shape: x.0, data: x.1)
             case "MaxPool": out = try maxPool(try floats(0), n)
             case "Resize": out = try resize(try floats(0), sizes: n.inputs.count > 3 ? try arg(3).ints : [], n)
             case "Concat":
@@ -358,6 +377,7 @@ public final class ONNXModel {
                 throw ONNXError("operator \(n.op) is not supported by this interpreter")
             }
             for name in n.outputs { values[name] = out }
+            for name in n.inputs where lastUse[name] == i && !kept.contains(name) { values.removeValue(forKey: name) }
         }
         return try outputNames.map { name in
             guard let v = values[name] else { throw ONNXError("output \(name) was never computed") }
