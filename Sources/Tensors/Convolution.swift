@@ -51,17 +51,22 @@ public struct Conv2D: Sendable {
                 let xp = UncheckedSendable(xin.baseAddress!)
                 weight.withUnsafeBufferPointer { w in
                     let wp = UncheckedSendable(w.baseAddress!)
-                    let chunks = (total + step - 1) / step
-                    parallelFor(chunks) { range in
-                        var cols = [Float](repeating: 0, count: rows * step)
-                        for ci in range {
-                            let c0 = ci * step, n = min(step, total - c0)
-                            cols.withUnsafeMutableBufferPointer { cb in
-                                im2col(xp.value, x, p, ho, wo, c0, n, cb.baseAddress!)
-                                sgemm(m: outChannels, n: n, k: rows, a: wp.value, lda: rows, b: cb.baseAddress!, ldb: n,
-                                      c: op.value + c0, ldc: total)
+                    // Chunks in turn: the gather is split over channels across the threads, the
+                    // product is one BLAS call that threads itself (concurrent BLAS calls from
+                    // several threads serialise on OpenBLAS's lock and thrash).
+                    var cols = [Float](repeating: 0, count: rows * min(step, total))
+                    var c0 = 0
+                    while c0 < total {
+                        let n = min(step, total - c0)
+                        cols.withUnsafeMutableBufferPointer { cb in
+                            let cp = UncheckedSendable(cb.baseAddress!)
+                            parallelFor(inChannels) { channels in
+                                im2col(xp.value, x, p, ho, wo, c0, n, cp.value, channels: channels)
                             }
+                            sgemm(m: outChannels, n: n, k: rows, a: wp.value, lda: rows, b: cb.baseAddress!, ldb: n,
+                                  c: op.value + c0, ldc: total)
                         }
+                        c0 += n
                     }
                 }
             }
@@ -106,9 +111,9 @@ public struct Conv2D: Sendable {
 
     /// Fills cols[(c,ky,kx)][j] for output columns c0..<c0+n.
     func im2col(_ x: UnsafePointer<Float>, _ shape: FeatureMap, _ p: Padding, _ ho: Int, _ wo: Int,
-                _ c0: Int, _ n: Int, _ cols: UnsafeMutablePointer<Float>) {
+                _ c0: Int, _ n: Int, _ cols: UnsafeMutablePointer<Float>, channels: Range<Int>? = nil) {
         let h = shape.height, w = shape.width, plane = h * w, batch = shape.batch
-        for c in 0..<inChannels {
+        for c in channels ?? 0..<inChannels {
             for ky in 0..<kernel {
                 for kx in 0..<kernel {
                     let row = cols + ((c * kernel + ky) * kernel + kx) * n
@@ -126,6 +131,18 @@ public struct Conv2D: Sendable {
                             continue
                         }
                         let src = base + iy * w
+                        if stride == 1 {
+                            // A run of the output row reads a contiguous run of the input row:
+                            // zeros where it falls outside, one copy for the rest.
+                            let end = min(wo, ox + (n - j))
+                            let lo = min(max(ox, -dxo), end), hi = max(lo, min(end, w - dxo))
+                            let out = row + j - ox
+                            for q in ox..<lo { out[q] = 0 }
+                            if hi > lo { (out + lo).update(from: src + lo + dxo, count: hi - lo) }
+                            for q in hi..<end { out[q] = 0 }
+                            j += end - ox; col += end - ox; ox = end
+                            continue
+                        }
                         while ox < wo && j < n {
                             let ix = ox * stride + dxo
                             row[j] = (ix >= 0 && ix < w) ? src[ix] : 0
