@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Server
+import Tensors
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,17 +20,22 @@ struct Serve: ParsableCommand {
     @Option(help: "Seconds between automatic snapshots during a long step (0: only after each request).")
     var snapshotInterval: Double = 10
 
+    @Option(help: "Threads for compute (several servers on one machine: split the cores).")
+    var threads: Int?
+
     @Option(help: "Checkpoint folder (default: checkpoint/ found beside the executable, or $CLIPASCENE_CHECKPOINTS).")
     var checkpoints: String?
 
     func validate() throws {
         guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes must be at least 1024, got \(maxMessageBytes)") }
+        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be 1…256, got \(threads)") }
         guard snapshotInterval >= 0, snapshotInterval.isFinite else {
             throw ValidationError("--snapshot-interval must be ≥ 0 seconds, got \(snapshotInterval)")
         }
     }
 
     func run() throws {
+        if let threads { ComputeThreads.set(threads) }
         var options = ServerOptions()
         options.maxMessageBytes = maxMessageBytes
         if let stateDir { options.stateDirectory = stateDir }

@@ -16,7 +16,7 @@ struct CLIPascene: ParsableCommand {
         another folder and CLIPASCENE_THREADS to cap the threads used.
         """,
         version: clipasceneVersion,
-        subcommands: [Sketch.self, Matrix.self, Serve.self, Inspect.self, Prepare.self, Bench.self])
+        subcommands: [Sketch.self, Matrix.self, Serve.self, Batch.self, Inspect.self, Prepare.self, Bench.self])
 }
 
 /// Errors meant for a person: printed as they are, exit code 1.

@@ -1,0 +1,251 @@
+import ArgumentParser
+import Foundation
+import Imaging
+import Models
+import Sketching
+import Tensors
+
+struct Batch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Sketch every image of a JSON Lines manifest, resumably, optionally as one shard of N.",
+        discussion: """
+        Each manifest line is an object: {"image": PATH, "id": NAME, "paths": 64, "fidelity": 0, \
+        "simplicity": 0, "iterations": 200, "simplicityIterations": 100, "seed": 0, "depth": N, \
+        "mask": "auto"|"none"|PATH, "background": "auto"|PATH, "matrix": false}; only "image" is \
+        required, relative paths are taken from the manifest's folder. Each item is written to \
+        OUT/<id>/ by a rename, so it appears whole or not at all; a rerun skips finished items. \
+        Failed items get OUT/<id>/error.json and the batch goes on. Exit code 1 if any item failed.
+        """)
+
+    @Argument(help: "The manifest (JSON Lines).")
+    var manifest: String
+
+    @Option(help: "Output folder.")
+    var out: String
+
+    @Option(help: "Run shard I of N (0-based), e.g. 0/4; items are assigned by a hash of their id.")
+    var shard: String = "0/1"
+
+    @Option(help: "Threads for this process (several shards on one machine: one each).")
+    var threads: Int?
+
+    func parsedShard() throws -> (index: Int, count: Int) {
+        let parts = shard.split(separator: "/").map { Int($0) }
+        guard parts.count == 2, let i = parts[0], let n = parts[1], n >= 1, (0..<n).contains(i) else {
+            throw ValidationError("--shard must be I/N with 0 ≤ I < N, got '\(shard)'")
+        }
+        return (i, n)
+    }
+
+    func validate() throws {
+        _ = try parsedShard()
+        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be 1…256, got \(threads)") }
+    }
+
+    func run() throws {
+        if let threads { ComputeThreads.set(threads) }
+        let (shardIndex, shardCount) = try parsedShard()
+        guard let text = try? String(contentsOfFile: manifest, encoding: .utf8) else {
+            throw UserFacingError(description: "\(manifest): cannot read the manifest")
+        }
+        let base = URL(fileURLWithPath: manifest).deletingLastPathComponent()
+        let items = BatchItem.parse(manifest: text, base: base)
+        let mine = items.filter { BatchItem.shard(of: $0.id, count: shardCount) == shardIndex }
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        // A killed run of this shard may have left half-written items under temporary names.
+        let myIDs = Set(mine.map(\.id))
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? [] where name.hasPrefix(".tmp-") {
+            let body = name.dropFirst(".tmp-".count)
+            if let dash = body.lastIndex(of: "-"), myIDs.contains(String(body[..<dash])) {
+                try? FileManager.default.removeItem(atPath: "\(out)/\(name)")
+            }
+        }
+        let summaryPath = "\(out)/summary-\(shardIndex)-of-\(shardCount).jsonl"
+        var summary: [String] = []
+        var failed = 0
+        var models: (encoder: EfficientNetLite0, masker: SubjectMasker)? = nil
+        let started = Date()
+        for (k, item) in mine.enumerated() {
+            let dir = "\(out)/\(item.id)"
+            var record: [String: Any] = ["id": item.id, "shard": shardIndex]
+            let t0 = Date()
+            if let done = BatchItem.completed(dir) {
+                record["status"] = "ok"
+                record["reused"] = true
+                record["seconds"] = done["seconds"] ?? 0
+                record["loss"] = done["loss"] ?? NSNull()
+            } else {
+                do {
+                    if let problem = item.problem { throw UserFacingError(description: problem) }
+                    let loaded = try models ?? loadModels()
+                    models = loaded
+                    let loss = try item.run(into: dir, models: loaded)
+                    record["status"] = "ok"
+                    record["seconds"] = Date().timeIntervalSince(t0)
+                    record["loss"] = loss.isFinite ? Double(loss) : NSNull()
+                } catch {
+                    failed += 1
+                    let message = "\(error)"
+                    record["status"] = "failed"
+                    record["error"] = message
+                    record["seconds"] = Date().timeIntervalSince(t0)
+                    try BatchItem.publish(dir) { tmp in
+                        try BatchItem.json(["id": item.id, "line": item.line, "error": message]).write(to: URL(fileURLWithPath: "\(tmp)/error.json"))
+                    }
+                }
+            }
+            summary.append(String(decoding: try BatchItem.json(record), as: UTF8.self))
+            try StateFile.write(Data((summary.joined(separator: "\n") + "\n").utf8), to: summaryPath)
+            let elapsed = Date().timeIntervalSince(started)
+            let eta = elapsed / Double(k + 1) * Double(mine.count - k - 1)
+            FileHandle.standardError.write(Data(String(format: "[%d/%d] %@: %@  (%.1f s; ETA %.0f s)\n", k + 1, mine.count,
+                                                       item.id, record["status"] as? String ?? "?",
+                                                       Date().timeIntervalSince(t0), eta).utf8))
+        }
+        FileHandle.standardError.write(Data("shard \(shardIndex)/\(shardCount): \(mine.count) items, \(failed) failed; summary in \(summaryPath)\n".utf8))
+        if failed > 0 { throw ExitCode(1) }
+    }
+}
+
+/// One manifest line.
+struct BatchItem {
+    var id: String
+    var line: Int
+    var image: String = ""
+    var abstraction = Abstraction()
+    var mask = "auto", background = "auto"
+    var matrix = false
+    /// Why the line cannot run (bad JSON, a missing image field, bad options); reported as a failed item.
+    var problem: String?
+
+    static func parse(manifest text: String, base: URL) -> [BatchItem] {
+        var items: [BatchItem] = []
+        var seen = Set<String>()
+        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let lineText = raw.trimmingCharacters(in: .whitespaces)
+            if lineText.isEmpty || lineText.hasPrefix("#") { continue }
+            var item = BatchItem(id: "line-\(n + 1)", line: n + 1)
+            guard let object = (try? JSONSerialization.jsonObject(with: Data(lineText.utf8))) as? [String: Any] else {
+                item.problem = "line \(n + 1) is not a JSON object"
+                items.append(item)
+                continue
+            }
+            item.configure(object, base: base)
+            if seen.contains(item.id) {
+                item.problem = "id '\(item.id)' is used by an earlier line"
+                item.id = "\(item.id)-line-\(n + 1)"
+            }
+            seen.insert(item.id)
+            items.append(item)
+        }
+        return items
+    }
+
+    mutating func configure(_ o: [String: Any], base: URL) {
+        let known: Set<String> = ["image", "id", "paths", "fidelity", "simplicity", "iterations", "simplicityIterations",
+                                  "seed", "depth", "mask", "background", "matrix", "learningRate", "augmentations"]
+        func path(_ p: String) -> String { p.hasPrefix("/") ? p : base.appendingPathComponent(p).path }
+        func int(_ key: String) -> Int? { (o[key] as? NSNumber).map { $0.intValue } }
+        guard let image = o["image"] as? String, !image.isEmpty else { problem = "line \(line): \"image\" (a path) is required"; return }
+        self.image = path(image)
+        let stem = URL(fileURLWithPath: image).deletingPathExtension().lastPathComponent
+        let rawID = (o["id"] as? String) ?? stem
+        id = String(rawID.map { $0.isLetter || $0.isNumber || "-_.".contains($0) ? $0 : "_" })
+        if id.isEmpty || id.hasPrefix(".") { id = "item-\(line)" }
+        if let unknown = o.keys.sorted().first(where: { !known.contains($0) }) {
+            problem = "line \(line): unknown option '\(unknown)'"
+            return
+        }
+        if let v = int("paths") { abstraction.strokes = v }
+        if let v = int("fidelity") { abstraction.fidelity = v }
+        if let v = int("simplicity") { abstraction.simplicity = v }
+        if let v = int("iterations") { abstraction.iterations = v }
+        if let v = int("simplicityIterations") { abstraction.simplicityIterations = v }
+        if let v = int("seed") { abstraction.seed = UInt64(max(0, v)) }
+        if let v = int("depth") { abstraction.depth = v }
+        if let v = int("augmentations") { abstraction.augmentations = v }
+        if let v = o["learningRate"] as? NSNumber { abstraction.learningRate = v.floatValue }
+        if let m = o["mask"] as? String { mask = m == "auto" || m == "none" ? m : path(m) }
+        if let b = o["background"] as? String { background = b == "auto" ? b : path(b) }
+        matrix = (o["matrix"] as? Bool) ?? false
+        do { try abstraction.validate() } catch { problem = "line \(line): \(error)" }
+    }
+
+    /// FNV-1a of the id: stable across runs, machines and manifest order.
+    static func shard(of id: String, count: Int) -> Int {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in id.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return Int(h % UInt64(count))
+    }
+
+    /// The finished item's record, or nil if `dir` is not a finished item.
+    static func completed(_ dir: String) -> [String: Any]? {
+        guard let data = FileManager.default.contents(atPath: "\(dir)/done.json") else { return nil }
+        return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+    }
+
+    static func json(_ o: [String: Any]) throws -> Data {
+        try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .withoutEscapingSlashes])
+    }
+
+    /// Fills a temporary folder beside `dir`, then renames it into place (replacing an earlier
+    /// failed attempt), so readers see a whole item or none.
+    static func publish(_ dir: String, _ fill: (String) throws -> Void) throws {
+        let fm = FileManager.default
+        let tmp = (dir as NSString).deletingLastPathComponent + "/.tmp-\((dir as NSString).lastPathComponent)-\(getpid())"
+        try? fm.removeItem(atPath: tmp)
+        try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+        do { try fill(tmp) } catch {
+            try? fm.removeItem(atPath: tmp)
+            throw error
+        }
+        if fm.fileExists(atPath: dir) { try fm.removeItem(atPath: dir) }
+        guard rename(tmp, dir) == 0 else {
+            throw UserFacingError(description: "could not move \(tmp) to \(dir): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Sketches the item into `dir`; returns the final loss.
+    func run(into dir: String, models: (encoder: EfficientNetLite0, masker: SubjectMasker)) throws -> Float {
+        let started = Date()
+        let photo = try loadPhoto(image)
+        let maskImage: GrayImage
+        let backgroundImage: RGBImage?
+        do {
+            maskImage = try MaskSource(mask).mask(for: photo, masker: models.masker)
+            backgroundImage = try BackgroundSource(background).image()
+        } catch let e as ImageError { throw UserFacingError(description: e.description) }
+        var loss = Float.nan
+        try Self.publish(dir) { tmp in
+            if matrix {
+                let m = try AbstractionMatrix(fidelities: [0, 1, 2, 3], simplicities: [0, 2, 4, 6], base: abstraction)
+                let cells = try m.run(photo: photo, subjectMask: maskImage, background: backgroundImage, encoder: models.encoder,
+                                      onStep: { _, _, l in loss = l }, onCell: { cell in
+                    try cell.drawing.combinedSVG().write(to: "\(tmp)/f\(cell.fidelity)_s\(cell.simplicity).svg")
+                })
+                try ImageFile.writePNG(m.contactSheet(cells), to: "\(tmp)/matrix.png")
+            } else {
+                let session = try SketchSession(photo: photo, subjectMask: maskImage, background: backgroundImage,
+                                                encoder: models.encoder, abstraction: abstraction)
+                loss = session.step(session.totalSteps).loss
+                let drawing = session.scene.drawing
+                for part in SketchPart.allCases { try drawing.svg(part).write(to: "\(tmp)/\(part.rawValue).svg") }
+                try ImageFile.writePNG(drawing.preview(scale: 2), to: "\(tmp)/preview.png")
+                try ImageFile.writePNG(maskImage, to: "\(tmp)/mask.png")
+            }
+            // Written last: its presence is what marks the item finished.
+            try Self.json(["id": id, "seconds": Date().timeIntervalSince(started),
+                           "loss": loss.isFinite ? Double(loss) : NSNull()]).write(to: URL(fileURLWithPath: "\(tmp)/done.json"))
+        }
+        return loss
+    }
+}
+
+/// Atomic small-file writes (temporary name, then rename).
+enum StateFile {
+    static func write(_ data: Data, to path: String) throws {
+        let tmp = path + ".tmp-\(getpid())"
+        try data.write(to: URL(fileURLWithPath: tmp))
+        guard rename(tmp, path) == 0 else { throw UserFacingError(description: "could not write \(path)") }
+    }
+}

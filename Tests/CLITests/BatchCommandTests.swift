@@ -1,0 +1,93 @@
+import Foundation
+import XCTest
+import Imaging
+
+final class BatchCommandTests: XCTestCase {
+    /// Six small images as two shards in parallel; one shard is killed once it has finished an
+    /// item and is run again. Every item ends up written exactly once, whole, and the
+    /// summaries list every item.
+    func testShardsSurviveAKillAndARerun() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("batch-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var lines: [String] = []
+        for k in 0..<6 {
+            var image = RGBImage(width: 48, height: 40)
+            for y in 0..<40 { for x in 0..<48 {
+                let inside = abs(x - 8 - 5 * k) < 8 && abs(y - 20) < 10
+                for c in 0..<3 { image[c, x, y] = inside ? 0.1 : 0.9 - Float(c) * 0.1 }
+            } }
+            try ImageFile.writePNG(image, to: dir.appendingPathComponent("img\(k).png").path)
+            lines.append(#"{"image":"img\#(k).png","paths":4,"iterations":4,"mask":"none"}"#)
+        }
+        let manifest = dir.appendingPathComponent("items.jsonl")
+        try lines.joined(separator: "\n").write(to: manifest, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("out").path
+
+        func start(_ shard: String) throws -> Process {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: try clipasceneBinary())
+            p.arguments = ["batch", manifest.path, "--out", out, "--shard", shard, "--threads", "1"]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            return p
+        }
+        let first = try start("0/2"), second = try start("1/2")
+        // Kill shard 0 as soon as it has recorded one finished item.
+        let summary0 = out + "/summary-0-of-2.jsonl"
+        let deadline = Date().addingTimeInterval(120)
+        while first.isRunning && Date() < deadline && !FileManager.default.fileExists(atPath: summary0) { usleep(20_000) }
+        let killedEarly = first.isRunning
+        if killedEarly { kill(first.processIdentifier, SIGKILL) }
+        first.waitUntilExit()
+        second.waitUntilExit()
+        XCTAssertEqual(second.terminationStatus, 0)
+        let rerun = try start("0/2")
+        rerun.waitUntilExit()
+        XCTAssertEqual(rerun.terminationStatus, 0)
+
+        let entries = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
+        XCTAssertEqual(entries, ["img0", "img1", "img2", "img3", "img4", "img5", "summary-0-of-2.jsonl", "summary-1-of-2.jsonl"],
+                       "no temporary folders are left behind")
+        for k in 0..<6 {
+            let files = try FileManager.default.contentsOfDirectory(atPath: out + "/img\(k)").sorted()
+            XCTAssertEqual(files, ["background.svg", "combined.svg", "done.json", "foreground.svg", "mask.png", "preview.png"])
+            let svg = try String(contentsOfFile: out + "/img\(k)/combined.svg", encoding: .utf8)
+            XCTAssertTrue(svg.hasPrefix("<?xml") && svg.contains("<path"))
+        }
+        var ids: [String] = []
+        for s in ["0", "1"] {
+            let text = try String(contentsOfFile: out + "/summary-\(s)-of-2.jsonl", encoding: .utf8)
+            for line in text.split(separator: "\n") {
+                let o = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+                XCTAssertEqual(o["status"] as? String, "ok")
+                XCTAssertNotNil(o["loss"] as? Double)
+                ids.append(try XCTUnwrap(o["id"] as? String))
+            }
+        }
+        XCTAssertEqual(ids.sorted(), (0..<6).map { "img\($0)" }, "each item in exactly one shard's summary")
+        if killedEarly {
+            let text = try String(contentsOfFile: summary0, encoding: .utf8)
+            XCTAssertTrue(text.contains("\"reused\":true"), "the rerun reused what the killed shard finished: \(text)")
+        }
+    }
+
+    func testFailedItemsAreRecordedAndTheExitCodeSaysSo() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("batch-bad-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let manifest = dir.appendingPathComponent("items.jsonl")
+        try "{\"image\":\"nowhere.png\"}\nnot json\n{\"image\":\"x.png\",\"fidelity\":9}\n".write(to: manifest, atomically: true, encoding: .utf8)
+        let r = try runCLI(["batch", manifest.path, "--out", dir.appendingPathComponent("out").path])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("3 failed"), r.stderr)
+        for id in ["nowhere", "line-2", "x"] {
+            let data = try Data(contentsOf: dir.appendingPathComponent("out/\(id)/error.json"))
+            XCTAssertNotNil(try JSONSerialization.jsonObject(with: data) as? [String: Any], id)
+        }
+        let bad = try runCLI(["batch", manifest.path, "--out", "/tmp/x", "--shard", "2/2"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("0 ≤ I < N"), bad.stderr)
+    }
+}
