@@ -46,7 +46,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models"]),
         .testTarget(name: "SketchingTests", dependencies: ["Sketching", "Models", "Vector", "Imaging"]),
         .testTarget(name: "CLITests", dependencies: ["Imaging"]),
-        .testTarget(name: "ServerTests", dependencies: ["Server"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Imaging"]),
     ],
     swiftLanguageModes: [.v6]
 )

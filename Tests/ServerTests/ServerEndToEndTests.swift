@@ -192,24 +192,65 @@ extension JSON {
     init(_ object: [String: JSON]) { self = .object(object) }
 }
 
+/// Runs a Python script from protocol/python with the test packages on PYTHONPATH; returns
+/// its exit status and combined output.
+func runPython(_ script: String, _ arguments: [String]) throws -> (Int32, String) {
+    let python = Process()
+    python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    python.arguments = ["python3", repositoryRoot.appendingPathComponent("protocol/python/\(script)").path] + arguments
+    var env = ProcessInfo.processInfo.environment
+    env["PYTHONPATH"] = repositoryRoot.appendingPathComponent(".build/python").path
+    env["CLIPASCENE_BIN"] = ServerProcess.binary
+    python.environment = env
+    let out = Pipe()
+    python.standardOutput = out
+    python.standardError = out
+    try python.run()
+    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    python.waitUntilExit()
+    return (python.terminationStatus, text)
+}
+
 final class PythonClientTests: XCTestCase {
     /// The shipped Python client and pygls's LanguageClient drive the real server, every
     /// message validated with the `jsonschema` package (protocol/python/test_clients.py).
     func testShippedClientAndPygls() throws {
-        let python = Process()
-        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        python.arguments = ["python3", repositoryRoot.appendingPathComponent("protocol/python/test_clients.py").path, bullPath]
-        var env = ProcessInfo.processInfo.environment
-        env["PYTHONPATH"] = repositoryRoot.appendingPathComponent(".build/python").path
-        env["CLIPASCENE_BIN"] = ServerProcess.binary
-        python.environment = env
-        let out = Pipe()
-        python.standardOutput = out
-        python.standardError = out
-        try python.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        python.waitUntilExit()
-        XCTAssertEqual(python.terminationStatus, 0, "test_clients.py failed (run scripts/setup --test to install pygls and jsonschema):\n\(text)")
+        let (status, text) = try runPython("test_clients.py", [bullPath])
+        XCTAssertEqual(status, 0, "test_clients.py failed (run scripts/setup --test to install pygls and jsonschema):\n\(text)")
         XCTAssertTrue(text.contains("pygls LanguageClient: ok"), text)
     }
+
+    /// The Ray driver spreads a manifest over two actors, each with its own `clipascene serve`;
+    /// a rerun reuses every finished item.
+    func testRayDriverRunsABatch() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ray-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var lines: [String] = []
+        for k in 0..<4 {
+            var image = RGBImage(width: 40, height: 32)
+            for y in 0..<32 { for x in 0..<40 where abs(x - 10 - 6 * k) < 6 && abs(y - 16) < 8 {
+                for c in 0..<3 { image[c, x, y] = 1 } } }
+            try ImageFile.writePNG(image, to: dir.appendingPathComponent("r\(k).png").path)
+            lines.append(#"{"image":"r\#(k).png","paths":4,"iterations":3,"mask":"none"}"#)
+        }
+        lines.append(#"{"image":"missing.png"}"#)
+        let manifest = dir.appendingPathComponent("items.jsonl")
+        try lines.joined(separator: "\n").write(to: manifest, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("out").path
+        let (status, text) = try runPython("ray_batch.py", [manifest.path, "--out", out, "--actors", "2"])
+        XCTAssertEqual(status, 1, "one item fails, so the exit code is 1:\n\(text)")
+        XCTAssertTrue(text.contains("5 items, 1 failed"), text)
+        for k in 0..<4 {
+            let files = try FileManager.default.contentsOfDirectory(atPath: out + "/r\(k)").sorted()
+            XCTAssertEqual(files, ["background.svg", "combined.svg", "done.json", "foreground.svg", "preview.png"])
+        }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/missing/error.json"))
+        let summary = try String(contentsOfFile: out + "/summary-ray.jsonl", encoding: .utf8)
+        let workers = Set(summary.split(separator: "\n").compactMap { line -> Int? in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["worker"] as? Int })
+        XCTAssertEqual(workers.count, 2, "both actors took items: \(summary)")
+        XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: out).contains { $0.hasPrefix(".tmp-") })
+    }
+
 }
