@@ -137,13 +137,7 @@ final class Document: @unchecked Sendable {
         }
         guard !r.cancel.isCancelled else { throw RPCError.cancelled("loadImage was cancelled; the document keeps its previous image") }
         self.session = session
-        let scene = session.scene
-        imageInfo = [
-            "width": .int(photo.width), "height": .int(photo.height),
-            "canvasWidth": .int(scene.canvasWidth), "canvasHeight": .int(scene.canvasHeight),
-            "subjectFound": .bool(scene.foreground != nil), "subjectCoverage": number(scene.subject.coverage),
-            "encoder": .string(encoderName),
-        ]
+        imageInfo = Self.describe(session, encoder: encoderName)
         publish(session)
         server.gate.run { autosnapshot(session) }
         return withObject(imageInfo) { o in
@@ -151,6 +145,17 @@ final class Document: @unchecked Sendable {
             o["preparationSeconds"] = .double(Date().timeIntervalSince(started))
             o["totalSteps"] = .int(session.totalSteps)
         }
+    }
+
+    /// The image and canvas facts loadImage and restoreSession report.
+    static func describe(_ session: SketchSession, encoder: String) -> JSON {
+        let scene = session.scene
+        return [
+            "width": .int(session.photo.width), "height": .int(session.photo.height),
+            "canvasWidth": .int(scene.canvasWidth), "canvasHeight": .int(scene.canvasHeight),
+            "subjectFound": .bool(scene.foreground != nil), "subjectCoverage": number(scene.subject.coverage),
+            "encoder": .string(encoder),
+        ]
     }
 
     func decodeImage(path: String?, data: String?, what: String) throws -> RGBImage {
@@ -339,13 +344,7 @@ final class Document: @unchecked Sendable {
         }
         self.session = session
         abstraction = session.abstraction
-        let scene = session.scene
-        imageInfo = [
-            "width": .int(session.photo.width), "height": .int(session.photo.height),
-            "canvasWidth": .int(scene.canvasWidth), "canvasHeight": .int(scene.canvasHeight),
-            "subjectFound": .bool(scene.foreground != nil), "subjectCoverage": number(scene.subject.coverage),
-            "encoder": .string(PerceptionModels.defaultEncoder),
-        ]
+        imageInfo = Self.describe(session, encoder: PerceptionModels.defaultEncoder)
         publish(session)
         lastSnapshot = Date()
         return withObject(imageInfo) { o in
