@@ -49,3 +49,49 @@ private func dilateLine(count: Int, radius r: Int, read: (Int) -> Float, write: 
         if last - i <= r { write(i) }
     }
 }
+
+extension GrayImage {
+    /// Connected regions of set pixels (≥ 0.5), 8-connected as skimage's `label` on 2-D
+    /// images: a label per pixel (0 = unset, regions numbered from 1) and each region's size.
+    public func connectedComponents() -> (labels: [Int32], sizes: [Int]) {
+        var labels = [Int32](repeating: 0, count: pixels.count)
+        var sizes: [Int] = []
+        var stack: [Int] = []
+        for start in pixels.indices where pixels[start] >= 0.5 && labels[start] == 0 {
+            sizes.append(0)
+            let label = Int32(sizes.count)
+            labels[start] = label
+            stack.append(start)
+            while let i = stack.popLast() {
+                sizes[sizes.count - 1] += 1
+                let x = i % width, y = i / width
+                for dy in -1...1 {
+                    for dx in -1...1 where dx != 0 || dy != 0 {
+                        let nx = x + dx, ny = y + dy
+                        guard nx >= 0, ny >= 0, nx < width, ny < height else { continue }
+                        let j = ny * width + nx
+                        if pixels[j] >= 0.5 && labels[j] == 0 {
+                            labels[j] = label
+                            stack.append(j)
+                        }
+                    }
+                }
+            }
+        }
+        return (labels, sizes)
+    }
+}
+
+extension RGBImage {
+    /// The pixels of the rectangle at (x, y) of size w × h (which must lie inside the image).
+    public func cropped(x: Int, y: Int, width w: Int, height h: Int) -> RGBImage {
+        precondition(x >= 0 && y >= 0 && w > 0 && h > 0 && x + w <= width && y + h <= height, "crop outside the image")
+        var out = RGBImage(width: w, height: h)
+        for c in 0..<3 {
+            for row in 0..<h {
+                for col in 0..<w { out.pixels[(c * h + row) * w + col] = pixels[(c * height + y + row) * width + x + col] }
+            }
+        }
+        return out
+    }
+}

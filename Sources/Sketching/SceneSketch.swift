@@ -13,6 +13,8 @@ public final class SceneSketch: @unchecked Sendable {
     public let backgroundTarget: RGBImage
     public let foreground: PartSketcher?
     public let background: PartSketcher
+    /// Set when the subject was enlarged for the foreground part (spec §1a).
+    public let objectResize: ObjectResize?
 
     /// A subject smaller than this fraction of the canvas is ignored (the scene is all background).
     public static let minimumSubject: Float = 0.005
@@ -34,6 +36,10 @@ public final class SceneSketch: @unchecked Sendable {
         var fg = target
         let plane = canvasWidth * canvasHeight
         for i in 0..<plane where mask.pixels[i] < 0.5 { for c in 0..<3 { fg.pixels[c * plane + i] = 1 } }
+        // A lone small subject is enlarged for its strokes (the reference's resize_obj); the
+        // drawing maps them back.
+        objectResize = mask.coverage >= Self.minimumSubject ? ObjectResize.plan(mask: mask) : nil
+        if let resize = objectResize { fg = resize.apply(to: fg) }
         foregroundTarget = fg
         backgroundTarget = background?.resized(width: canvasWidth, height: canvasHeight).clamped()
             ?? target.inpainted(hole: mask.dilated(radius: 2))
@@ -63,6 +69,7 @@ public final class SceneSketch: @unchecked Sendable {
     /// The current output as a value: safe to keep and draw while the optimisation moves on.
     public var drawing: SketchDrawing {
         SketchDrawing(width: canvasWidth, height: canvasHeight, subject: foreground == nil ? nil : subject,
-                      foreground: foreground?.outputStrokes ?? [], background: background.outputStrokes)
+                      foreground: (foreground?.outputStrokes ?? []).map { objectResize?.inverse($0) ?? $0 },
+                      background: background.outputStrokes)
     }
 }
