@@ -51,8 +51,25 @@ public struct Conv2D: Sendable {
                 let xp = UncheckedSendable(xin.baseAddress!)
                 weight.withUnsafeBufferPointer { w in
                     let wp = UncheckedSendable(w.baseAddress!)
-                    // Chunks in turn: the gather is split over channels across the threads, the
-                    // product is one BLAS call that threads itself (concurrent BLAS calls from
+                    if rows < 128 {
+                        // Short products (a stem conv over 3 channels): chunks in parallel, each
+                        // gathering and multiplying on its own thread; BLAS stays single-threaded
+                        // at these sizes.
+                        parallelFor((total + step - 1) / step) { range in
+                            var cols = [Float](repeating: 0, count: rows * step)
+                            for ci in range {
+                                let c0 = ci * step, n = min(step, total - c0)
+                                cols.withUnsafeMutableBufferPointer { cb in
+                                    im2col(xp.value, x, p, ho, wo, c0, n, cb.baseAddress!)
+                                    sgemm(m: outChannels, n: n, k: rows, a: wp.value, lda: rows, b: cb.baseAddress!, ldb: n,
+                                          c: op.value + c0, ldc: total)
+                                }
+                            }
+                        }
+                        return
+                    }
+                    // Long products: chunks in turn, the gather split over channels across the
+                    // threads, one BLAS call that threads itself (concurrent BLAS calls from
                     // several threads serialise on OpenBLAS's lock and thrash).
                     var cols = [Float](repeating: 0, count: rows * min(step, total))
                     var c0 = 0
