@@ -15,6 +15,8 @@ public final class SceneSketch: @unchecked Sendable {
     public let background: PartSketcher
     /// Set when the subject was enlarged for the foreground part (spec §1a).
     public let objectResize: ObjectResize?
+    /// The combined SVG's subject mask, encoded once (a server hands out many drawings).
+    let outsideSubjectPNG: [UInt8]?
 
     /// A subject smaller than this fraction of the canvas is ignored (the scene is all background).
     public static let minimumSubject: Float = 0.005
@@ -43,6 +45,7 @@ public final class SceneSketch: @unchecked Sendable {
         foregroundTarget = fg
         backgroundTarget = background?.resized(width: canvasWidth, height: canvasHeight).clamped()
             ?? target.inpainted(hole: mask.dilated(radius: 2))
+        outsideSubjectPNG = mask.coverage >= Self.minimumSubject ? try? SketchDrawing.outsidePNG(mask) : nil
         if mask.coverage >= Self.minimumSubject {
             var fgSettings = settings
             fgSettings.seed = settings.seed &+ 1
@@ -70,6 +73,6 @@ public final class SceneSketch: @unchecked Sendable {
     public var drawing: SketchDrawing {
         SketchDrawing(width: canvasWidth, height: canvasHeight, subject: foreground == nil ? nil : subject,
                       foreground: (foreground?.outputStrokes ?? []).map { objectResize?.inverse($0) ?? $0 },
-                      background: background.outputStrokes)
+                      background: background.outputStrokes, outsideSubjectPNG: outsideSubjectPNG)
     }
 }

@@ -15,13 +15,23 @@ public struct SketchDrawing: Sendable {
     public let subject: GrayImage?
     public let foreground: [Stroke]
     public let background: [Stroke]
+    /// The combined SVG's mask (everything but the subject) as PNG, when the caller already has it.
+    let outsideSubjectPNG: [UInt8]?
 
-    public init(width: Int, height: Int, subject: GrayImage?, foreground: [Stroke], background: [Stroke]) {
+    public init(width: Int, height: Int, subject: GrayImage?, foreground: [Stroke], background: [Stroke],
+                outsideSubjectPNG: [UInt8]? = nil) {
         self.width = width
         self.height = height
         self.subject = subject
         self.foreground = foreground
         self.background = background
+        self.outsideSubjectPNG = outsideSubjectPNG
+    }
+
+    /// The luminance mask that hides background strokes under the subject, as PNG bytes.
+    static func outsidePNG(_ subject: GrayImage) throws -> [UInt8] {
+        let outside = GrayImage(width: subject.width, height: subject.height, pixels: subject.pixels.map { 1 - $0 })
+        return [UInt8](try ImageFile.pngData(outside))
     }
 
     public func svg(_ part: SketchPart) throws -> SVGDocument {
@@ -49,8 +59,7 @@ public struct SketchDrawing: Sendable {
             SVGGroup(id: "foreground", strokes: foreground),
         ])
         if let subject {
-            let outside = GrayImage(width: subject.width, height: subject.height, pixels: subject.pixels.map { 1 - $0 })
-            doc.masks = [SVGMaskImage(id: "outside-subject", png: [UInt8](try ImageFile.pngData(outside)))]
+            doc.masks = [SVGMaskImage(id: "outside-subject", png: try outsideSubjectPNG ?? Self.outsidePNG(subject))]
         }
         return doc
     }
