@@ -13,7 +13,7 @@ public struct AbstractionMatrix: Sendable {
 
     public let fidelities: [Int]
     public let simplicities: [Int]
-    /// Strokes, width, seed and schedule shared by every cell (its fidelity and simplicity are ignored).
+    /// Strokes, width, seed and schedule shared by every cell (its fidelity, simplicity and depth are ignored).
     public let base: Abstraction
 
     /// Checks the levels: fidelities in 0…3, simplicities increasing in 0…max, no repeats.
@@ -34,6 +34,7 @@ public struct AbstractionMatrix: Sendable {
     func abstraction(fidelity: Int) -> Abstraction {
         var a = base
         a.fidelity = fidelity
+        a.depth = nil   // the columns are the fidelity levels, whatever single depth the base had
         a.simplicity = simplicities.last ?? 0
         return a
     }
