@@ -228,10 +228,7 @@ struct BatchItem {
                 let session = try SketchSession(photo: photo, subjectMask: maskImage, background: backgroundImage,
                                                 encoder: models.encoder, abstraction: abstraction)
                 loss = session.step(session.totalSteps).loss
-                let drawing = session.scene.drawing
-                for part in SketchPart.allCases { try drawing.svg(part).write(to: "\(tmp)/\(part.rawValue).svg") }
-                try ImageFile.writePNG(drawing.preview(scale: 2), to: "\(tmp)/preview.png")
-                try ImageFile.writePNG(maskImage, to: "\(tmp)/mask.png")
+                try writeSketchFiles(session.scene.drawing, mask: maskImage, to: tmp)
             }
             // Written last: its presence is what marks the item finished.
             try Self.json(["id": id, "seconds": Date().timeIntervalSince(started),

@@ -6,6 +6,12 @@ import Tensors
 import Vector
 import Models
 
+/// One line of the bench report, on stdout: `bench` is a one-shot command whose output is
+/// this report (only `serve` reserves stdout for protocol messages).
+func report(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
 /// Wall-clock seconds of the fastest of `repeats` runs (after one warm-up).
 func bestTime(repeats: Int, _ body: () -> Void) -> Double {
     body()
@@ -59,7 +65,7 @@ struct Bench: ParsableCommand {
         }
         let one = Roofline.measure(threads: 1)
         let all = Roofline.measure(threads: threads)
-        print("sgemm roofline (512³): \(String(format: "%.1f", one.gflops)) GFLOP/s on 1 thread, "
+        report("sgemm roofline (512³): \(String(format: "%.1f", one.gflops)) GFLOP/s on 1 thread, "
               + "\(String(format: "%.1f", all.gflops)) GFLOP/s on \(threads)")
         if components.contains("render") { benchRender(roof: one) }
         if components.contains("encoder") { try benchEncoder(roof: all) }
@@ -67,8 +73,8 @@ struct Bench: ParsableCommand {
     }
 
     func benchRender(roof: Roofline) {
-        print("\nrender (differentiable rasteriser; random-walk strokes as the engine initialises them)")
-        print("strokes  canvas   threads  forward ms  backward ms  total ms")
+        report("\nrender (differentiable rasteriser; random-walk strokes as the engine initialises them)")
+        report("strokes  canvas   threads  forward ms  backward ms  total ms")
         for (n, size) in [(64, 224), (64, 448), (256, 224), (256, 448)] {
             var gen = BenchRandom(seed: UInt64(n * 1000 + size))
             let strokes: [Stroke] = (0..<n).map { _ in
@@ -84,7 +90,7 @@ struct Bench: ParsableCommand {
                 var raster = Raster.render(strokes, width: size, height: size)
                 let fwd = bestTime(repeats: 20) { raster = Raster.render(strokes, width: size, height: size) }
                 let bwd = bestTime(repeats: 20) { _ = raster.backward(dImage) }
-                print(String(format: "%7d  %4d²  %8d  %10.2f  %11.2f  %8.2f", n, size, t, fwd * 1e3, bwd * 1e3, (fwd + bwd) * 1e3))
+                report(String(format: "%7d  %4d²  %8d  %10.2f  %11.2f  %8.2f", n, size, t, fwd * 1e3, bwd * 1e3, (fwd + bwd) * 1e3))
             }
         }
         ComputeThreads.set(threads)
@@ -98,8 +104,8 @@ extension Bench {
         let store = try CheckpointStore.locate()
         let net = try EfficientNetLite0(path: try store.verifiedPath(of: "efficientnet-lite0"))
         ComputeThreads.set(threads)
-        print("\nencoder: EfficientNet-Lite0, 224², one step = 5 sketch fwd+bwd + 4 target fwd, \(threads) threads")
-        print("depth          block  s/step   GFLOP/step  roofline s  ratio  (PyTorch, same machine, spec: s/step)")
+        report("\nencoder: EfficientNet-Lite0, 224², one step = 5 sketch fwd+bwd + 4 target fwd, \(threads) threads")
+        report("depth          block  s/step   GFLOP/step  roofline s  ratio  (PyTorch, same machine, spec: s/step)")
         var gen = BenchRandom(seed: 7)
         let sketches = FeatureMap(channels: 3, batch: 5, height: 224, width: 224,
                                   data: (0..<(3 * 5 * 224 * 224)).map { _ in gen.next() * 2 - 1 })
@@ -116,7 +122,7 @@ extension Bench {
             let seconds = bestTime(repeats: 5, step)
             let flops = EfficientNetLite0.flops(height: 224, width: 224, through: block) * (5 * 2 + 4)
             let ideal = roof.seconds(forFlops: flops)
-            print(String(format: "%-13@  %5d  %6.3f  %10.2f  %10.4f  %5.1f  (%.2f)", name as NSString, block, seconds,
+            report(String(format: "%-13@  %5d  %6.3f  %10.2f  %10.4f  %5.1f  (%.2f)", name as NSString, block, seconds,
                          flops / 1e9, ideal, seconds / ideal, torch))
         }
     }
@@ -199,10 +205,10 @@ extension Bench {
         child.waitUntilExit()
         let snapshotTime = bestTime(repeats: 3) { _ = try? session.snapshot() }
         let snapshotBytes = (try? session.snapshot().count) ?? 0
-        print("\nserver: one part, 64 strokes; best of \(rounds) alternating rounds of \(steps) steps; "
+        report("\nserver: one part, 64 strokes; best of \(rounds) alternating rounds of \(steps) steps; "
               + "the served steps include progress and the end-of-request snapshot")
-        print(String(format: "direct %.3f s/step   through serve %.3f s/step   overhead %+.1f%%",
+        report(String(format: "direct %.3f s/step   through serve %.3f s/step   overhead %+.1f%%",
                      direct, served, (served / direct - 1) * 100))
-        print(String(format: "snapshot: %.1f MB in %.0f ms", Double(snapshotBytes) / 1e6, snapshotTime * 1e3))
+        report(String(format: "snapshot: %.1f MB in %.0f ms", Double(snapshotBytes) / 1e6, snapshotTime * 1e3))
     }
 }

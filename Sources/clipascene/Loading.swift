@@ -2,6 +2,7 @@ import Foundation
 import Imaging
 import Models
 import Sketching
+import Vector
 
 /// Decodes a photo for a command, turning image errors into a one-line message for the user.
 func loadPhoto(_ path: String) throws -> RGBImage {
@@ -14,4 +15,11 @@ func loadPhoto(_ path: String) throws -> RGBImage {
 func loadModels() throws -> (encoder: EfficientNetLite0, masker: SubjectMasker) {
     let models = try PerceptionModels.loadDefault()
     return (models.encoder, models.masker)
+}
+
+/// The files `sketch` and `batch` write for one sketch: the three SVGs, the preview and the mask.
+func writeSketchFiles(_ drawing: SketchDrawing, mask: GrayImage, to dir: String) throws {
+    for part in SketchPart.allCases { try drawing.svg(part).write(to: "\(dir)/\(part.rawValue).svg") }
+    try ImageFile.writePNG(drawing.preview(scale: 2), to: "\(dir)/preview.png")
+    try ImageFile.writePNG(mask, to: "\(dir)/mask.png")
 }

@@ -96,9 +96,7 @@ struct Sketch: ParsableCommand {
         progress.finish()
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let drawing = scene.drawing
-        for part in SketchPart.allCases { try drawing.svg(part).write(to: "\(out)/\(part.rawValue).svg") }
-        try ImageFile.writePNG(drawing.preview(scale: 2), to: "\(out)/preview.png")
-        try ImageFile.writePNG(mask, to: "\(out)/mask.png")
+        try writeSketchFiles(drawing, mask: mask, to: out)
         let summary = String(format: "subject %@; prepared in %.1f s, %d steps in %.1f s; wrote %@/{combined,foreground,background}.svg, preview.png, mask.png\n",
                              scene.foreground == nil ? "not found (all background)" : String(format: "covers %.0f%%", scene.subject.coverage * 100),
                              prepared.timeIntervalSince(started), done, Date().timeIntervalSince(prepared), out)
