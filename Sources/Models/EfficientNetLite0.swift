@@ -84,64 +84,87 @@ public final class EfficientNetLite0: Sendable {
         classifierBias = try ck.tensor("_fc.bias", shape: [1000]).data
     }
 
-    /// What forward keeps so backward can run: every activation after a ReLU6, and shapes.
+    /// What forward keeps so backward can run, per run of images one worker computed.
     public struct Trace: Sendable {
-        var inputShape: FeatureMap
-        var stemOut: FeatureMap
-        var expanded: [FeatureMap?] = []
-        var depthwiseOut: [FeatureMap] = []
-        var blockInputShapes: [FeatureMap] = []
-        /// Features after each block computed (index = block).
-        public var features: [FeatureMap] = []
+        struct Group: Sendable {
+            var images: Range<Int>
+            var inputShape: FeatureMap
+            var stemOut: FeatureMap
+            var expanded: [FeatureMap?] = []
+            var depthwiseOut: [FeatureMap] = []
+            var blockInputShapes: [FeatureMap] = []
+        }
+        var groups: [Group]
+        /// Features after each block computed (index = block), for the whole batch.
+        public var features: [FeatureMap]
     }
 
     /// Runs the input (normalised, channel-major [3 × batch × H × W]) through block `depth`
     /// (0…15). Keeps what backward needs when `keepTrace` is set.
+    ///
+    /// Each worker takes whole images through every layer on its own (one parallel region
+    /// per pass instead of one per layer, and the products stay single-threaded, where
+    /// these thin GEMMs run best); a single image spreads each layer over the workers.
     public func forward(_ input: FeatureMap, through depth: Int, keepTrace: Bool = true) -> Trace {
         precondition(input.channels == 3, "the encoder takes RGB input, got \(input.channels) channels")
         precondition((0..<Self.blockCount).contains(depth), "depth must be 0…\(Self.blockCount - 1), got \(depth)")
+        let runs = workerRuns(input.batch)
+        let parts = parallelMap(runs.count) { p in
+            forwardGroup(input.images(runs[p]), images: runs[p], through: depth, keepTrace: keepTrace)
+        }
+        let features = (0...depth).map { b in FeatureMap(joining: parts.map { $0.features[b] }) }
+        return Trace(groups: parts.map(\.group), features: features)
+    }
+
+    func forwardGroup(_ input: FeatureMap, images: Range<Int>, through depth: Int, keepTrace: Bool)
+        -> (group: Trace.Group, features: [FeatureMap]) {
         var x = stem.forward(input)
         Activation.relu6(&x)
-        var trace = Trace(inputShape: FeatureMap(zeros: 3, batch: 0, height: input.height, width: input.width), stemOut: x)
-        trace.inputShape.batch = input.batch
+        var group = Trace.Group(images: images, inputShape: FeatureMap(zeros: 3, batch: 0, height: input.height, width: input.width),
+                                stemOut: keepTrace ? x : FeatureMap(zeros: 0, batch: 0, height: 0, width: 0))
+        group.inputShape.batch = input.batch
+        var features: [FeatureMap] = []
         for i in 0...depth {
             let b = blocks[i]
             let blockInput = x
             var h = x
             if let e = b.expand {
-                h = e.forward(x)
-                Activation.relu6(&h)
-                trace.expanded.append(keepTrace ? h : nil)
+                h = e.forward(x, relu6: true)
+                group.expanded.append(keepTrace ? h : nil)
             } else {
-                trace.expanded.append(nil)
+                group.expanded.append(nil)
             }
-            var d = b.depthwise.forward(h)
-            Activation.relu6(&d)
-            var y = b.project.forward(d)
-            if b.residual { y.data.withUnsafeMutableBufferPointer { yp in for j in yp.indices { yp[j] += blockInput.data[j] } } }
+            let d = b.depthwise.forward(h, relu6: true)
+            let y = b.project.forward(d, residual: b.residual ? blockInput : nil)
             if keepTrace {
-                trace.depthwiseOut.append(d)
-                trace.blockInputShapes.append(FeatureMap(zeros: blockInput.channels, batch: 0, height: blockInput.height, width: blockInput.width))
+                group.depthwiseOut.append(d)
+                group.blockInputShapes.append(FeatureMap(zeros: blockInput.channels, batch: 0, height: blockInput.height, width: blockInput.width))
             }
-            trace.features.append(y)
+            features.append(y)
             x = y
         }
-        if !keepTrace { trace.stemOut = FeatureMap(zeros: 0, batch: 0, height: 0, width: 0) }
-        return trace
+        return (group, features)
     }
 
     /// ∂L/∂input given ∂L/∂features at one or more blocks (all ≤ the traced depth).
     public func backward(_ trace: Trace, gradients: [Int: FeatureMap]) -> FeatureMap {
-        guard let deepest = gradients.keys.max(), var g = gradients[deepest] else {
-            return FeatureMap(zeros: 3, batch: trace.inputShape.batch, height: trace.inputShape.height, width: trace.inputShape.width)
+        guard let deepest = gradients.keys.max() else {
+            let batch = trace.groups.reduce(0) { $0 + $1.inputShape.batch }
+            let shape = trace.groups[0].inputShape
+            return FeatureMap(zeros: 3, batch: batch, height: shape.height, width: shape.width)
         }
-        g = backward(trace, from: deepest, gradient: g, extra: gradients, down: 0)
-        Activation.relu6Backward(&g, output: trace.stemOut)
-        return stem.backward(g, inputShape: trace.inputShape)
+        let parts = parallelMap(trace.groups.count) { p -> FeatureMap in
+            let group = trace.groups[p]
+            let mine = gradients.mapValues { $0.images(group.images) }
+            var g = backward(group, from: deepest, gradient: mine[deepest]!, extra: mine, down: 0)
+            Activation.relu6Backward(&g, output: group.stemOut)
+            return stem.backward(g, inputShape: group.inputShape)
+        }
+        return FeatureMap(joining: parts)
     }
 
     /// Back-propagates through blocks `from`…`down`, returning ∂L/∂(input of block `down`).
-    func backward(_ trace: Trace, from deepest: Int, gradient: FeatureMap, extra gradients: [Int: FeatureMap],
+    func backward(_ trace: Trace.Group, from deepest: Int, gradient: FeatureMap, extra gradients: [Int: FeatureMap],
                   down: Int) -> FeatureMap {
         precondition(deepest < trace.depthwiseOut.count, "gradient at block \(deepest) but the trace stops at \(trace.depthwiseOut.count - 1)")
         var g = gradient
@@ -150,18 +173,17 @@ public final class EfficientNetLite0: Sendable {
                 g.data.withUnsafeMutableBufferPointer { gp in for j in gp.indices { gp[j] += extra.data[j] } }
             }
             let b = blocks[i]
-            var dd = b.project.backward(g)
-            Activation.relu6Backward(&dd, output: trace.depthwiseOut[i])
+            let dd = b.project.backward(g, relu6Output: trace.depthwiseOut[i])
             let hIn = trace.blockInputShapes[i].height, wIn = trace.blockInputShapes[i].width
             var dh = b.depthwise.backward(dd, inputHeight: hIn, inputWidth: wIn)
             var dx: FeatureMap
             if let e = b.expand, let expanded = trace.expanded[i] {
                 Activation.relu6Backward(&dh, output: expanded)
-                dx = e.backward(dh)
+                dx = e.backward(dh, residual: b.residual ? g : nil)
             } else {
                 dx = dh
+                if b.residual { dx.data.withUnsafeMutableBufferPointer { dp in for j in dp.indices { dp[j] += g.data[j] } } }
             }
-            if b.residual { dx.data.withUnsafeMutableBufferPointer { dp in for j in dp.indices { dp[j] += g.data[j] } } }
             g = dx
         }
         return g
@@ -248,7 +270,7 @@ extension EfficientNetLite0 {
         let (logits, h) = self.logits(trace.features[Self.blockCount - 1])
         let top = logits.indices.max { logits[$0] < logits[$1] } ?? 0
         let dLast = logitGradient(class: top, head: h)
-        let g = backward(trace, from: Self.blockCount - 1, gradient: dLast, extra: [:], down: Self.saliencyBlock + 1)
+        let g = backward(trace.groups[0], from: Self.blockCount - 1, gradient: dLast, extra: [:], down: Self.saliencyBlock + 1)
         let f = trace.features[Self.saliencyBlock]
         let plane = f.plane
         var cam = [Float](repeating: 0, count: plane)

@@ -199,179 +199,82 @@ public struct PointwiseConv: Sendable {
     public let inChannels: Int, outChannels: Int
     public let weight: [Float]   // [out × in]
     public let bias: [Float]?
+    /// The weight transposed, [in × out], for the backward product.
+    let transposed: [Float]
 
     public init(weight: [Float], bias: [Float]?, inChannels: Int, outChannels: Int) {
         precondition(weight.count == inChannels * outChannels, "pointwise weight size mismatch")
+        precondition(bias == nil || bias?.count == outChannels, "pointwise bias size mismatch")
         self.weight = weight; self.bias = bias; self.inChannels = inChannels; self.outChannels = outChannels
+        var t = [Float](repeating: 0, count: weight.count)
+        for o in 0..<outChannels { for i in 0..<inChannels { t[i * outChannels + o] = weight[o * inChannels + i] } }
+        transposed = t
     }
 
-    public func forward(_ x: FeatureMap) -> FeatureMap {
+    /// Products this thin (a few hundred weights deep) run faster in our own register-blocked
+    /// kernel than through OpenBLAS's packing; deeper ones go to OpenBLAS.
+    static let thinDepth = 256
+
+    /// W·x + b, then clamped to [0, 6] when `relu6` is set, plus `residual` when given.
+    public func forward(_ x: FeatureMap, relu6: Bool = false, residual: FeatureMap? = nil) -> FeatureMap {
         precondition(x.channels == inChannels, "pointwise conv expects \(inChannels) channels, got \(x.channels)")
-        var out = FeatureMap(zeros: outChannels, batch: x.batch, height: x.height, width: x.width)
-        let n = x.columns
-        weight.withUnsafeBufferPointer { w in
-            x.data.withUnsafeBufferPointer { xi in
-                out.data.withUnsafeMutableBufferPointer { o in
-                    sgemm(m: outChannels, n: n, k: inChannels, a: w.baseAddress!, lda: inChannels,
-                          b: xi.baseAddress!, ldb: n, c: o.baseAddress!, ldc: n)
-                    if let bias {
-                        for c in 0..<outChannels {
-                            let b = bias[c]
-                            for i in (c * n)..<((c + 1) * n) { o[i] += b }
-                        }
-                    }
-                }
-            }
-        }
+        precondition(residual == nil || residual?.count == outChannels * x.columns, "residual shape mismatch")
+        var out = FeatureMap(uninitialized: outChannels, batch: x.batch, height: x.height, width: x.width)
+        product(weight, m: outChannels, k: inChannels, x.data, into: &out.data, columns: x.columns,
+                bias: bias, relu6: relu6, mask: nil, addend: residual?.data)
         return out
     }
 
-    public func backward(_ dy: FeatureMap) -> FeatureMap {
-        var dx = FeatureMap(zeros: inChannels, batch: dy.batch, height: dy.height, width: dy.width)
-        let n = dy.columns
-        weight.withUnsafeBufferPointer { w in
-            dy.data.withUnsafeBufferPointer { g in
-                dx.data.withUnsafeMutableBufferPointer { d in
-                    sgemm(transA: true, m: inChannels, n: n, k: outChannels, a: w.baseAddress!, lda: inChannels,
-                          b: g.baseAddress!, ldb: n, c: d.baseAddress!, ldc: n)
-                }
-            }
-        }
+    /// Wᵀ·dy, zeroed where `relu6Output` (the output of a ReLU6 this conv's input came
+    /// from) is not inside (0, 6), plus `residual` when given.
+    public func backward(_ dy: FeatureMap, relu6Output: FeatureMap? = nil, residual: FeatureMap? = nil) -> FeatureMap {
+        precondition(dy.channels == outChannels, "pointwise backward expects \(outChannels) channels, got \(dy.channels)")
+        var dx = FeatureMap(uninitialized: inChannels, batch: dy.batch, height: dy.height, width: dy.width)
+        precondition(relu6Output == nil || relu6Output?.count == dx.count, "relu6 output shape mismatch")
+        precondition(residual == nil || residual?.count == dx.count, "residual shape mismatch")
+        product(transposed, m: inChannels, k: outChannels, dy.data, into: &dx.data, columns: dy.columns,
+                bias: nil, relu6: false, mask: relu6Output?.data, addend: residual?.data)
         return dx
+    }
+
+    private func product(_ a: [Float], m: Int, k: Int, _ b: [Float], into c: inout [Float], columns n: Int,
+                         bias: [Float]?, relu6: Bool, mask: [Float]?, addend: [Float]?) {
+        guard m * n > 0 else { return }
+        a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+            withOptionalPointer(bias) { biasp in withOptionalPointer(mask) { maskp in withOptionalPointer(addend) { addp in
+                let epilogue = ProductEpilogue(bias: biasp, relu6: relu6, passInsideReLU6: maskp, addend: addp)
+                if k <= Self.thinDepth || k == 0 {
+                    thinProduct(m: m, n: n, k: k, a: ap.baseAddress!, b: bp.baseAddress!, ldb: n,
+                                c: cp.baseAddress!, ldc: n, epilogue: epilogue)
+                } else {
+                    sgemm(m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: n, c: cp.baseAddress!, ldc: n)
+                    applyEpilogue(epilogue, rows: m, columns: n, cp.baseAddress!)
+                }
+            } } }
+        } } }
     }
 }
 
-/// A depthwise k×k convolution (one filter per channel) with TensorFlow SAME padding.
-///
-/// Both directions run the same kernel: a "valid" correlation over a padded copy of the
-/// plane, eight outputs at a time. Forward pads the input; backward pads the output
-/// gradient (zero-stuffed for stride 2) and correlates with the flipped filter.
-public struct DepthwiseConv: Sendable {
-    public let channels: Int, kernel: Int, stride: Int
-    public let weight: [Float]   // [channels × k × k]
-    public let bias: [Float]?
-    let flipped: [Float]
+/// Calls `body` with the array's base address, or nil for a nil array.
+@inline(__always)
+func withOptionalPointer<R>(_ array: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let array else { return body(nil) }
+    return array.withUnsafeBufferPointer { body($0.baseAddress) }
+}
 
-    public init(weight: [Float], bias: [Float]?, channels: Int, kernel: Int, stride: Int) {
-        precondition(weight.count == channels * kernel * kernel, "depthwise weight size mismatch")
-        precondition(stride == 1 || stride == 2, "depthwise stride must be 1 or 2")
-        self.weight = weight; self.bias = bias; self.channels = channels; self.kernel = kernel; self.stride = stride
-        let kk = kernel * kernel
-        var f = weight
-        for c in 0..<channels { for i in 0..<kk { f[c * kk + i] = weight[c * kk + kk - 1 - i] } }
-        flipped = f
-    }
-
-    func geometry(_ h: Int, _ w: Int) -> (Padding, Int, Int) {
-        let p = Padding.same(height: h, width: w, kernel: kernel, stride: stride)
-        return (p, (h + stride - 1) / stride, (w + stride - 1) / stride)
-    }
-
-    public func forward(_ x: FeatureMap) -> FeatureMap {
-        precondition(x.channels == channels, "depthwise conv expects \(channels) channels, got \(x.channels)")
-        let (p, ho, wo) = geometry(x.height, x.width)
-        let h = x.height, w = x.width, k = kernel, s = stride
-        // Padded plane: wide enough for the last output's taps plus SIMD overrun.
-        let pw = max((wo - 1) * s + k, w + p.left) + 16, ph = max((ho - 1) * s + k, h + p.top)
-        var out = FeatureMap(zeros: channels, batch: x.batch, height: ho, width: wo)
-        run(planes: channels * x.batch, batch: x.batch, source: x.data, sourceH: h, sourceW: w,
-            padH: ph, padW: pw, weights: weight, bias: bias, stride: s, outH: ho, outW: wo, out: &out.data) { src, dst in
-            for y in 0..<h {
-                let d = dst + (y + p.top) * pw + p.left, r = src + y * w
-                for x in 0..<w { d[x] = r[x] }
-            }
-        }
-        return out
-    }
-
-    public func backward(_ dy: FeatureMap, inputHeight h: Int, inputWidth w: Int) -> FeatureMap {
-        let (p, ho, wo) = geometry(h, w)
-        precondition(dy.height == ho && dy.width == wo && dy.channels == channels, "depthwise backward shape mismatch")
-        let k = kernel, s = stride
-        // dx[i] = Σ_a w'[a] · Z[i + a − (k−1) + pad], Z = gradient placed at stride s.
-        let offY = k - 1 - p.top, offX = k - 1 - p.left
-        let pw = w + k - 1 + 16, ph = h + k - 1
-        var dx = FeatureMap(zeros: channels, batch: dy.batch, height: h, width: w)
-        run(planes: channels * dy.batch, batch: dy.batch, source: dy.data, sourceH: ho, sourceW: wo,
-            padH: ph, padW: pw, weights: flipped, bias: nil, stride: 1, outH: h, outW: w, out: &dx.data) { src, dst in
-            for oy in 0..<ho {
-                let py = oy * s + offY
-                if py < 0 || py >= ph { continue }
-                let d = dst + py * pw, r = src + oy * wo
-                for ox in 0..<wo {
-                    let px = ox * s + offX
-                    if px >= 0 && px < pw { d[px] = r[ox] }
-                }
-            }
-        }
-        return dx
-    }
-
-    /// For each plane: zero a padded buffer, let `fill` place the source in it, then correlate.
-    private func run(planes: Int, batch: Int, source: [Float], sourceH: Int, sourceW: Int, padH: Int, padW: Int,
-                     weights: [Float], bias: [Float]?, stride s: Int, outH: Int, outW: Int, out: inout [Float],
-                     fill: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
-        let k = kernel
-        withoutActuallyEscaping(fill) { fill in
-            let fillBox = UncheckedSendable(fill)
-            source.withUnsafeBufferPointer { sp in
-                out.withUnsafeMutableBufferPointer { op in
-                    weights.withUnsafeBufferPointer { wp in
-                        let (sb, ob, wb) = (UncheckedSendable(sp.baseAddress!), UncheckedSendable(op.baseAddress!),
-                                            UncheckedSendable(wp.baseAddress!))
-                        parallelFor(planes, minChunk: 4) { range in
-                            var padded = [Float](repeating: 0, count: padH * padW + 32)
-                            padded.withUnsafeMutableBufferPointer { pb in
-                                let pad = pb.baseAddress!
-                                for pl in range {
-                                    let c = pl / batch
-                                    pad.update(repeating: 0, count: padH * padW + 32)
-                                    fillBox.value(sb.value + pl * sourceH * sourceW, pad)
-                                    correlate(pad, padW, wb.value + c * k * k, bias?[c] ?? 0, s,
-                                              ob.value + pl * outH * outW, outH, outW)
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// out[y][x] = b + Σ w[a][c] · P[y·s + a][x·s + c], eight columns at a time.
-    @inline(__always)
-    private func correlate(_ P: UnsafePointer<Float>, _ pw: Int, _ w: UnsafePointer<Float>, _ b: Float, _ s: Int,
-                           _ out: UnsafeMutablePointer<Float>, _ ho: Int, _ wo: Int) {
-        let k = kernel
-        let raw = UnsafeRawPointer(P)
-        for y in 0..<ho {
-            let orow = out + y * wo
-            var x = 0
-            while x + 8 <= wo {
-                var acc = SIMD8<Float>(repeating: b)
-                for a in 0..<k {
-                    let row = (y * s + a) * pw + x * s
-                    for c in 0..<k {
-                        let v: SIMD8<Float>
-                        if s == 1 {
-                            v = raw.loadUnaligned(fromByteOffset: (row + c) * 4, as: SIMD8<Float>.self)
-                        } else {
-                            v = raw.loadUnaligned(fromByteOffset: (row + c) * 4, as: SIMD16<Float>.self).evenHalf
-                        }
-                        acc += w[a * k + c] * v
-                    }
-                }
-                UnsafeMutableRawPointer(orow + x).storeBytes(of: acc, as: SIMD8<Float>.self)
-                x += 8
-            }
-            while x < wo {
-                var acc = b
-                for a in 0..<k {
-                    let row = P + (y * s + a) * pw + x * s
-                    for c in 0..<k { acc += w[a * k + c] * row[c] }
-                }
-                orow[x] = acc
-                x += 1
+/// The epilogue as a separate pass over C (after an OpenBLAS product).
+func applyEpilogue(_ e: ProductEpilogue, rows: Int, columns n: Int, _ c: UnsafeMutablePointer<Float>) {
+    let cp = UncheckedSendable(c), ep = UncheckedSendable(e)
+    parallelFor(rows) { range in
+        for i in range {
+            let row = cp.value + i * n
+            for j in 0..<n {
+                var v = row[j]
+                if let bias = ep.value.bias { v += bias[i] }
+                if ep.value.relu6 { v = min(6, max(0, v)) }
+                if let mask = ep.value.passInsideReLU6, !(mask[i * n + j] > 0 && mask[i * n + j] < 6) { v = 0 }
+                if let add = ep.value.addend { v += add[i * n + j] }
+                row[j] = v
             }
         }
     }
@@ -379,18 +282,41 @@ public struct DepthwiseConv: Sendable {
 
 /// Elementwise helpers with their backward.
 public enum Activation {
+    /// min(max(v, 0), 6) lane-wise (the generic SIMD min/max are not inlined).
+    @inline(__always)
+    public static func relu6(_ v: SIMD8<Float>) -> SIMD8<Float> {
+        var r = v.replacing(with: 0, where: v .< 0)
+        r.replace(with: 6, where: r .> 6)
+        return r
+    }
+
     /// In place: x = min(max(x, 0), 6).
     public static func relu6(_ x: inout FeatureMap) {
         x.data.withUnsafeMutableBufferPointer { p in
-            for i in p.indices { p[i] = min(6, max(0, p[i])) }
+            guard let base = p.baseAddress else { return }
+            var i = 0
+            while i + 8 <= p.count {
+                store8(relu6(load8(base + i)), base + i)
+                i += 8
+            }
+            while i < p.count { p[i] = min(6, max(0, p[i])); i += 1 }
         }
     }
 
     /// Gradient through ReLU6 given its output y: passes where 0 < y < 6.
     public static func relu6Backward(_ dy: inout FeatureMap, output y: FeatureMap) {
+        precondition(dy.count == y.count, "relu6 backward shape mismatch")
         dy.data.withUnsafeMutableBufferPointer { g in
             y.data.withUnsafeBufferPointer { v in
-                for i in g.indices where !(v[i] > 0 && v[i] < 6) { g[i] = 0 }
+                guard let gb = g.baseAddress, let vb = v.baseAddress else { return }
+                var i = 0
+                while i + 8 <= g.count {
+                    let out = load8(vb + i)
+                    let pass = (out .> 0) .& (out .< 6)
+                    store8(SIMD8<Float>(repeating: 0).replacing(with: load8(gb + i), where: pass), gb + i)
+                    i += 8
+                }
+                while i < g.count { if !(v[i] > 0 && v[i] < 6) { g[i] = 0 }; i += 1 }
             }
         }
     }

@@ -85,3 +85,55 @@ public struct Padding: Sendable, Equatable {
         return Padding(top: th / 2, left: tw / 2, bottom: th - th / 2, right: tw - tw / 2)
     }
 }
+
+extension FeatureMap {
+    /// Images `range` of the batch, as a batch of their own.
+    public func images(_ range: Range<Int>) -> FeatureMap {
+        precondition(range.lowerBound >= 0 && range.upperBound <= batch, "images \(range) of a batch of \(batch)")
+        if range == 0..<batch { return self }
+        let plane = self.plane, n = range.count
+        if channels * n * plane == 0 { return FeatureMap(zeros: channels, batch: n, height: height, width: width) }
+        let out = [Float](unsafeUninitializedCapacity: channels * n * plane) { buffer, count in
+            data.withUnsafeBufferPointer { src in
+                for c in 0..<channels {
+                    (buffer.baseAddress! + c * n * plane).initialize(
+                        from: src.baseAddress! + (c * batch + range.lowerBound) * plane, count: n * plane)
+                }
+            }
+            count = channels * n * plane
+        }
+        return FeatureMap(channels: channels, batch: n, height: height, width: width, data: out)
+    }
+
+    /// The batches of `parts` (same channels and size) one after another.
+    public init(joining parts: [FeatureMap]) {
+        precondition(!parts.isEmpty, "nothing to join")
+        if parts.count == 1 { self = parts[0]; return }
+        let first = parts[0]
+        precondition(parts.allSatisfy { $0.channels == first.channels && $0.height == first.height && $0.width == first.width },
+                     "joined feature maps differ in shape")
+        let batch = parts.reduce(0) { $0 + $1.batch }, plane = first.plane, channels = first.channels
+        if channels * batch * plane == 0 { self.init(zeros: channels, batch: batch, height: first.height, width: first.width); return }
+        let data = [Float](unsafeUninitializedCapacity: channels * batch * plane) { buffer, count in
+            var offset = 0
+            for part in parts {
+                part.data.withUnsafeBufferPointer { src in
+                    for c in 0..<channels {
+                        (buffer.baseAddress! + (c * batch + offset) * plane).initialize(
+                            from: src.baseAddress! + c * part.batch * plane, count: part.batch * plane)
+                    }
+                }
+                offset += part.batch
+            }
+            count = channels * batch * plane
+        }
+        self.init(channels: channels, batch: batch, height: first.height, width: first.width, data: data)
+    }
+
+    /// A map whose values are all about to be overwritten (skips zeroing).
+    public init(uninitialized channels: Int, batch: Int, height: Int, width: Int) {
+        let n = channels * batch * height * width
+        self.init(channels: channels, batch: batch, height: height, width: width,
+                  data: [Float](unsafeUninitializedCapacity: n) { _, count in count = n })
+    }
+}

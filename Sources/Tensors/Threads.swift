@@ -33,7 +33,7 @@ public enum ComputeThreads {
     /// Splitting products across our own workers (OpenBLAS single-threaded) instead of
     /// letting OpenBLAS thread them. Off: measured here, concurrent OpenBLAS calls from two
     /// threads serialise on a lock inside the library.
-    static let splitProducts = getenvString("CLIPASCENE_SPLIT_GEMM") == "1"
+    static let splitProducts = getenvString("CLIPASCENE_SPLIT_GEMM") != "0"
 
     /// Gives OpenBLAS the thread budget (or one thread when we split products ourselves).
     public static func apply() {
@@ -114,3 +114,25 @@ func sysconfCores() -> Int {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// `body(i)` for every i in 0..<n, in parallel as `parallelFor` runs it, results in order.
+public func parallelMap<T>(_ n: Int, _ body: (Int) -> T) -> [T] {
+    guard n > 0 else { return [] }
+    var slots = [T?](repeating: nil, count: n)
+    slots.withUnsafeMutableBufferPointer { buffer in
+        let base = UncheckedSendable(buffer.baseAddress!)
+        parallelFor(n) { range in for i in range { base.value[i] = body(i) } }
+    }
+    return slots.map { $0! }
+}
+
+/// Splits `count` items into at most `ComputeThreads.count` contiguous, near-equal
+/// runs, so whole items go to one worker each.
+public func workerRuns(_ count: Int) -> [Range<Int>] {
+    let parts = min(count, ComputeThreads.count)
+    guard parts > 1 else { return [0..<count] }
+    return (0..<parts).map { p in
+        let lo = count * p / parts, hi = count * (p + 1) / parts
+        return lo..<hi
+    }
+}

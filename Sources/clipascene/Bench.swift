@@ -52,14 +52,14 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time each component and compare it with the sgemm roofline measured in the same run.")
 
-    @Argument(help: "What to time: render, encoder, server (server is left out unless named).")
-    var components: [String] = ["render", "encoder"]
+    @Argument(help: "What to time: render, encoder, kernels, mask, server (server is left out unless named).")
+    var components: [String] = ["render", "encoder", "kernels", "mask"]
 
     @Option(help: "Threads for the timed work (default: all cores).")
     var threads: Int = ComputeThreads.defaultCount()
 
     func run() throws {
-        let known = ["render", "encoder", "server"]
+        let known = ["render", "encoder", "kernels", "mask", "server"]
         for c in components where !known.contains(c) {
             throw ValidationError("unknown component '\(c)'; choose from: \(known.joined(separator: ", "))")
         }
@@ -69,6 +69,8 @@ struct Bench: ParsableCommand {
               + "\(String(format: "%.1f", all.gflops)) GFLOP/s on \(threads)")
         if components.contains("render") { benchRender(roof: one) }
         if components.contains("encoder") { try benchEncoder(roof: all) }
+        if components.contains("kernels") { benchKernels(roof: one) }
+        if components.contains("mask") { try benchMask() }
         if components.contains("server") { try benchServer() }
     }
 
@@ -210,5 +212,52 @@ extension Bench {
         report(String(format: "direct %.3f s/step   through serve %.3f s/step   overhead %+.1f%%",
                      direct, served, (served / direct - 1) * 100))
         report(String(format: "snapshot: %.1f MB in %.0f ms", Double(snapshotBytes) / 1e6, snapshotTime * 1e3))
+    }
+}
+
+extension Bench {
+    /// The encoder's 1×1-convolution products, single-threaded: our register-blocked kernel
+    /// against OpenBLAS on the same shapes, alternating, best of several.
+    func benchKernels(roof: Roofline) {
+        ComputeThreads.set(1)
+        defer { ComputeThreads.set(threads) }
+        report("\n1×1-conv products, 1 thread (M×K weights times K×N activations; N = 3 images × H·W)")
+        report("  M     K       N    ours GF/s  OpenBLAS GF/s  ours/OpenBLAS  ours vs roofline")
+        var gen = BenchRandom(seed: 11)
+        for (m, k, plane) in [(96, 16, 112 * 112), (24, 96, 56 * 56), (144, 24, 56 * 56), (40, 144, 28 * 28),
+                              (480, 80, 14 * 14), (112, 480, 14 * 14), (1152, 192, 7 * 7)] {
+            let n = 3 * plane
+            let a = (0..<(m * k)).map { _ in gen.next() - 0.5 }, b = (0..<(k * n)).map { _ in gen.next() - 0.5 }
+            var c = [Float](repeating: 0, count: m * n)
+            let flops = 2.0 * Double(m * n * k)
+            var ours = Double.infinity, blas = Double.infinity
+            a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+                for _ in 0..<3 {
+                    ours = min(ours, bestTime(repeats: 5) {
+                        thinProduct(m: m, n: n, k: k, a: ap.baseAddress!, b: bp.baseAddress!, ldb: n, c: cp.baseAddress!, ldc: n)
+                    })
+                    blas = min(blas, bestTime(repeats: 5) {
+                        sgemm(m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: n, c: cp.baseAddress!, ldc: n)
+                    })
+                }
+            } } }
+            report(String(format: "%4d  %4d  %6d  %11.1f  %13.1f  %13.2f  %16.2f", m, k, n, flops / ours / 1e9, flops / blas / 1e9,
+                          blas / ours, (flops / ours / 1e9) / roof.gflops))
+        }
+    }
+
+    /// The subject mask of a 500×500 photo (U²-Net-p, spec §1): resize, network, threshold, resize back.
+    func benchMask() throws {
+        let store = try CheckpointStore.locate()
+        let masker = try SubjectMasker(path: try store.verifiedPath(of: "u2netp"))
+        ComputeThreads.set(threads)
+        var gen = BenchRandom(seed: 5)
+        let photo = RGBImage(width: 500, height: 500, pixels: (0..<(3 * 500 * 500)).map { _ in gen.next() })
+        var failure: Error?
+        let seconds = bestTime(repeats: 3) {
+            do { _ = try masker.mask(photo) } catch { failure = error }
+        }
+        if let failure { throw failure }
+        report(String(format: "\nsubject mask (U²-Net-p, 500² photo → 320² network input), %d threads: %.3f s", threads, seconds))
     }
 }

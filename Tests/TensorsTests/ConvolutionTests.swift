@@ -1,0 +1,145 @@
+import XCTest
+import Tensors
+
+/// Every convolution against a direct loop over the definition (forward), and its backward
+/// against the adjoint identity ⟨dy, conv(x)⟩ = ⟨conv⊤(dy), x⟩ for bias-free convolutions,
+/// plus central differences on a few inputs.
+final class ConvolutionTests: XCTestCase {
+    struct LCG {
+        var state: UInt64
+        mutating func next() -> Float {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(state >> 40) / Float(1 << 24) - 0.5
+        }
+        mutating func array(_ n: Int) -> [Float] { (0..<n).map { _ in next() } }
+    }
+
+    /// Shapes that reach every code path: planes narrower than 8 columns, widths that are not
+    /// multiples of 8, odd heights (a single last row), odd and even sizes under stride 2.
+    let sizes = [(5, 6), (7, 7), (9, 17), (12, 16), (13, 21), (28, 28)]
+
+    func directDepthwise(_ x: FeatureMap, _ w: [Float], _ b: [Float], k: Int, s: Int) -> FeatureMap {
+        let p = Padding.same(height: x.height, width: x.width, kernel: k, stride: s)
+        let ho = (x.height + s - 1) / s, wo = (x.width + s - 1) / s
+        var out = FeatureMap(zeros: x.channels, batch: x.batch, height: ho, width: wo)
+        for c in 0..<x.channels {
+            for n in 0..<x.batch {
+                for oy in 0..<ho {
+                    for ox in 0..<wo {
+                        var acc = Double(b[c])
+                        for a in 0..<k {
+                            for bb in 0..<k {
+                                let iy = oy * s + a - p.top, ix = ox * s + bb - p.left
+                                guard iy >= 0, iy < x.height, ix >= 0, ix < x.width else { continue }
+                                acc += Double(w[(c * k + a) * k + bb]) * Double(x.data[((c * x.batch + n) * x.height + iy) * x.width + ix])
+                            }
+                        }
+                        out.data[((c * x.batch + n) * ho + oy) * wo + ox] = Float(acc)
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    func dot(_ a: [Float], _ b: [Float]) -> Double { zip(a, b).reduce(0) { $0 + Double($1.0) * Double($1.1) } }
+
+    func testDepthwiseForwardMatchesTheDefinition() {
+        var rng = LCG(state: 1)
+        for k in [3, 5] {
+            for s in [1, 2] {
+                for (h, w) in sizes {
+                    let channels = 3, batch = 2
+                    let x = FeatureMap(channels: channels, batch: batch, height: h, width: w, data: rng.array(channels * batch * h * w))
+                    let weight = rng.array(channels * k * k), bias = rng.array(channels)
+                    let conv = DepthwiseConv(weight: weight, bias: bias, channels: channels, kernel: k, stride: s)
+                    let got = conv.forward(x), want = directDepthwise(x, weight, bias, k: k, s: s)
+                    XCTAssertEqual(got.height, want.height); XCTAssertEqual(got.width, want.width)
+                    for i in want.data.indices {
+                        XCTAssertEqual(got.data[i], want.data[i], accuracy: 1e-5, "k \(k) s \(s) \(h)×\(w) at \(i)")
+                    }
+                    let clamped = conv.forward(x, relu6: true)
+                    for i in want.data.indices { XCTAssertEqual(clamped.data[i], min(6, max(0, want.data[i])), accuracy: 1e-5) }
+                }
+            }
+        }
+    }
+
+    func testDepthwiseBackwardIsTheAdjoint() {
+        var rng = LCG(state: 2)
+        for k in [3, 5] {
+            for s in [1, 2] {
+                for (h, w) in sizes {
+                    let channels = 2, batch = 3
+                    let x = rng.array(channels * batch * h * w)
+                    let conv = DepthwiseConv(weight: rng.array(channels * k * k), bias: nil, channels: channels, kernel: k, stride: s)
+                    let y = conv.forward(FeatureMap(channels: channels, batch: batch, height: h, width: w, data: x))
+                    let dy = FeatureMap(channels: channels, batch: batch, height: y.height, width: y.width, data: rng.array(y.count))
+                    let dx = conv.backward(dy, inputHeight: h, inputWidth: w)
+                    XCTAssertEqual(dx.count, x.count)
+                    let lhs = dot(dy.data, y.data), rhs = dot(dx.data, x)
+                    XCTAssertEqual(lhs, rhs, accuracy: 1e-4 * max(1, abs(lhs)), "k \(k) s \(s) \(h)×\(w)")
+                }
+            }
+        }
+    }
+
+    func testConv2DBackwardIsTheAdjointAndMatchesDifferences() {
+        var rng = LCG(state: 3)
+        for (k, s, dilation) in [(3, 2, 1), (3, 1, 2), (1, 1, 1)] {
+            let cin = 3, cout = 4, batch = 2, h = 11, w = 9
+            let conv = Conv2D(weight: rng.array(cout * cin * k * k), bias: nil, inChannels: cin, outChannels: cout,
+                              kernel: k, stride: s, dilation: dilation, padding: nil)
+            let xm = FeatureMap(channels: cin, batch: batch, height: h, width: w, data: rng.array(cin * batch * h * w))
+            let y = conv.forward(xm)
+            let dy = FeatureMap(channels: cout, batch: batch, height: y.height, width: y.width, data: rng.array(y.count))
+            let dx = conv.backward(dy, inputShape: xm)
+            let lhs = dot(dy.data, y.data), rhs = dot(dx.data, xm.data)
+            XCTAssertEqual(lhs, rhs, accuracy: 1e-4 * max(1, abs(lhs)), "k \(k) s \(s) d \(dilation)")
+            // Central differences of ⟨dy, conv(x)⟩ at a few inputs.
+            for i in stride(from: 0, to: xm.count, by: 37) {
+                var plus = xm, minus = xm
+                plus.data[i] += 1e-2; minus.data[i] -= 1e-2
+                let numeric = (dot(dy.data, conv.forward(plus).data) - dot(dy.data, conv.forward(minus).data)) / 2e-2
+                XCTAssertEqual(Double(dx.data[i]), numeric, accuracy: 1e-3, "k \(k) s \(s) input \(i)")
+            }
+        }
+    }
+
+    func testPointwiseForwardAddsBiasAndBackwardIsTheAdjoint() {
+        var rng = LCG(state: 4)
+        let cin = 5, cout = 3, batch = 2, h = 3, w = 4
+        let weight = rng.array(cout * cin), bias = rng.array(cout)
+        let x = FeatureMap(channels: cin, batch: batch, height: h, width: w, data: rng.array(cin * batch * h * w))
+        let y = PointwiseConv(weight: weight, bias: bias, inChannels: cin, outChannels: cout).forward(x)
+        for o in 0..<cout {
+            for j in 0..<x.columns {
+                var acc = bias[o]
+                for c in 0..<cin { acc += weight[o * cin + c] * x.data[c * x.columns + j] }
+                XCTAssertEqual(y.data[o * x.columns + j], acc, accuracy: 1e-5)
+            }
+        }
+        let plain = PointwiseConv(weight: weight, bias: nil, inChannels: cin, outChannels: cout)
+        let dy = FeatureMap(channels: cout, batch: batch, height: h, width: w, data: rng.array(cout * batch * h * w))
+        XCTAssertEqual(dot(dy.data, plain.forward(x).data), dot(plain.backward(dy).data, x.data), accuracy: 1e-4)
+    }
+
+    func testReLU6AndItsBackward() {
+        let values: [Float] = [-1, 0, 0.5, 3, 6, 7, -0.1, 5.9, 2, 8, 1]
+        var x = FeatureMap(channels: 1, batch: 1, height: 1, width: values.count, data: values)
+        Activation.relu6(&x)
+        XCTAssertEqual(x.data, values.map { min(6, max(0, $0)) })
+        var g = FeatureMap(channels: 1, batch: 1, height: 1, width: values.count, data: Array(repeating: 1, count: values.count))
+        Activation.relu6Backward(&g, output: x)
+        XCTAssertEqual(g.data, x.data.map { $0 > 0 && $0 < 6 ? 1 : 0 })
+    }
+
+    func testBatchSplitAndJoinRoundTrip() {
+        var rng = LCG(state: 5)
+        let x = FeatureMap(channels: 3, batch: 5, height: 2, width: 3, data: rng.array(90))
+        let parts = [x.images(0..<2), x.images(2..<3), x.images(3..<5)]
+        XCTAssertEqual(parts.map(\.batch), [2, 1, 2])
+        XCTAssertEqual(FeatureMap(joining: parts), x)
+        XCTAssertEqual(x.images(1..<2).data, (0..<3).flatMap { c in x.data[(c * 5 + 1) * 6..<(c * 5 + 2) * 6] })
+    }
+}
