@@ -118,8 +118,7 @@ public final class EfficientNetLite0: Sendable {
 
     func forwardGroup(_ input: FeatureMap, images: Range<Int>, through depth: Int, keepTrace: Bool)
         -> (group: Trace.Group, features: [FeatureMap]) {
-        var x = stem.forward(input)
-        Activation.relu6(&x)
+        var x = stem.forward(input, relu6: true)
         var group = Trace.Group(images: images, inputShape: FeatureMap(zeros: 3, batch: 0, height: input.height, width: input.width),
                                 stemOut: keepTrace ? x : FeatureMap(zeros: 0, batch: 0, height: 0, width: 0))
         group.inputShape.batch = input.batch

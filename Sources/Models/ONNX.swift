@@ -280,6 +280,12 @@ public final class ONNXModel {
 
     /// Runs the graph on one input (NCHW, batch 1) and returns every declared output.
     public func run(_ input: ONNXValue) throws -> [ONNXValue] {
+        var flops = 0.0
+        return try run(input, convolutionFlops: &flops)
+    }
+
+    /// As `run`, also adding the multiply-adds ×2 of its convolutions to `convolutionFlops`.
+    public func run(_ input: ONNXValue, convolutionFlops: inout Double) throws -> [ONNXValue] {
         var values = initializers
         values[inputNames[0]] = input
         // Each intermediate value is dropped after the last node that reads it: keeping them
@@ -287,7 +293,18 @@ public final class ONNXModel {
         var lastUse: [String: Int] = [:]
         for (i, n) in nodes.enumerated() { for name in n.inputs { lastUse[name] = i } }
         let kept = Set(outputNames).union(initializers.keys)
+        // A Conv whose only reader is the next node, a Relu, runs with the ReLU fused in and
+        // writes the Relu's output directly.
+        var fusedRelu = Set<Int>()
+        for (i, n) in nodes.enumerated() where n.op == "Conv" && i + 1 < nodes.count {
+            let next = nodes[i + 1]
+            if next.op == "Relu", n.outputs.count == 1, next.inputs == n.outputs, lastUse[n.outputs[0]] == i + 1,
+               !kept.contains(n.outputs[0]) {
+                fusedRelu.insert(i)
+            }
+        }
         for (i, n) in nodes.enumerated() {
+            if i > 0 && fusedRelu.contains(i - 1) { continue }
             /// Input `k`'s floats, removed from `values` when this node is its last reader, so
             /// the caller holds the only reference and can update it in place.
             func takeFloats(_ k: Int) throws -> ([Int], [Float]) {
@@ -318,7 +335,9 @@ public final class ONNXModel {
             case "Conv":
                 let (s, d) = try floats(0)
                 guard s.count == 4, s[0] == 1, let conv = convs[i] else { throw ONNXError("Conv node \(i): expected a batch of one") }
-                let y = conv.forward(FeatureMap(channels: s[1], batch: 1, height: s[2], width: s[3], data: d))
+                let y = conv.forward(FeatureMap(channels: s[1], batch: 1, height: s[2], width: s[3], data: d),
+                                     relu: fusedRelu.contains(i))
+                convolutionFlops += 2 * Double(y.count) * Double(conv.inChannels * conv.kernel * conv.kernel)
                 out = .float(shape: [1, y.channels, y.height, y.width], data: y.data)
             case "Relu":
                 var x = try takeFloats(0)
@@ -376,7 +395,7 @@ public final class ONNXModel {
             default:
                 throw ONNXError("operator \(n.op) is not supported by this interpreter")
             }
-            for name in n.outputs { values[name] = out }
+            for name in fusedRelu.contains(i) ? nodes[i + 1].outputs : n.outputs { values[name] = out }
             for name in n.inputs where lastUse[name] == i && !kept.contains(name) { values.removeValue(forKey: name) }
         }
         return try outputNames.map { name in
@@ -394,23 +413,29 @@ public final class ONNXModel {
         func outSize(_ v: Int) -> Int { ceil ? (v - k + st - 1) / st + 1 : (v - k) / st + 1 }
         let ho = max(1, outSize(h)), wo = max(1, outSize(w))
         var out = [Float](repeating: -.infinity, count: c * ho * wo)
-        for ch in 0..<c {
-            for oy in 0..<ho {
-                for ox in 0..<wo {
-                    var m = -Float.infinity
-                    for ky in 0..<k {
-                        let iy = oy * st + ky
-                        if iy >= h { break }
-                        for kx in 0..<k {
-                            let ix = ox * st + kx
-                            if ix >= w { break }
-                            m = max(m, d[(ch * h + iy) * w + ix])
+        guard d.count >= c * h * w, !out.isEmpty else { throw ONNXError("MaxPool node: empty or inconsistent input \(s)") }
+        d.withUnsafeBufferPointer { db in out.withUnsafeMutableBufferPointer { ob in
+            let (dp, op) = (UncheckedSendable(db.baseAddress!), UncheckedSendable(ob.baseAddress!))
+            parallelFor(c) { channels in
+                for ch in channels {
+                    for oy in 0..<ho {
+                        for ox in 0..<wo {
+                            var m = -Float.infinity
+                            for ky in 0..<k {
+                                let iy = oy * st + ky
+                                if iy >= h { break }
+                                for kx in 0..<k {
+                                    let ix = ox * st + kx
+                                    if ix >= w { break }
+                                    m = max(m, dp.value[(ch * h + iy) * w + ix])
+                                }
+                            }
+                            op.value[(ch * ho + oy) * wo + ox] = m
                         }
                     }
-                    out[(ch * ho + oy) * wo + ox] = m
                 }
             }
-        }
+        } }
         return .float(shape: [s[0], c, ho, wo], data: out)
     }
 
@@ -428,18 +453,25 @@ public final class ONNXModel {
             }
         }
         let ty = taps(h, ho), tx = taps(w, wo)
-        for ch in 0..<c {
-            let base = ch * h * w
-            for oy in 0..<ho {
-                let (y0, y1, fy) = ty[oy]
-                for ox in 0..<wo {
-                    let (x0, x1, fx) = tx[ox]
-                    let top = d[base + y0 * w + x0] * (1 - fx) + d[base + y0 * w + x1] * fx
-                    let bottom = d[base + y1 * w + x0] * (1 - fx) + d[base + y1 * w + x1] * fx
-                    out[(ch * ho + oy) * wo + ox] = top * (1 - fy) + bottom * fy
+        guard d.count >= c * h * w, h > 0, w > 0, !out.isEmpty else { throw ONNXError("Resize node: empty or inconsistent input \(s)") }
+        d.withUnsafeBufferPointer { db in out.withUnsafeMutableBufferPointer { ob in
+            let (dp, op) = (UncheckedSendable(db.baseAddress!), UncheckedSendable(ob.baseAddress!))
+            parallelFor(c) { channels in
+                for ch in channels {
+                    let plane = dp.value + ch * h * w
+                    for oy in 0..<ho {
+                        let (y0, y1, fy) = ty[oy]
+                        let r0 = plane + y0 * w, r1 = plane + y1 * w, dst = op.value + (ch * ho + oy) * wo
+                        for ox in 0..<wo {
+                            let (x0, x1, fx) = tx[ox]
+                            let top = r0[x0] * (1 - fx) + r0[x1] * fx
+                            let bottom = r1[x0] * (1 - fx) + r1[x1] * fx
+                            dst[ox] = top * (1 - fy) + bottom * fy
+                        }
+                    }
                 }
             }
-        }
+        } }
         return .float(shape: [s[0], c, ho, wo], data: out)
     }
 }

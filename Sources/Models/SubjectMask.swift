@@ -15,6 +15,12 @@ public final class SubjectMasker: @unchecked Sendable {
 
     /// The fused saliency d0 at the image's own size, min-max normalised to [0, 1].
     public func saliency(_ image: RGBImage) throws -> GrayImage {
+        var flops = 0.0
+        return try saliency(image, convolutionFlops: &flops)
+    }
+
+    /// As `saliency`, adding the network's convolution FLOPs to `convolutionFlops` (for benchmarks).
+    public func saliency(_ image: RGBImage, convolutionFlops: inout Double) throws -> GrayImage {
         let n = Self.inputSize
         let small = image.resized(width: n, height: n, filter: .bilinear).clamped()
         let peak = max(small.pixels.max() ?? 1, 1e-6)
@@ -23,7 +29,7 @@ public final class SubjectMasker: @unchecked Sendable {
         for c in 0..<3 {
             for i in 0..<(n * n) { input[c * n * n + i] = (input[c * n * n + i] / peak - mean[c]) / std[c] }
         }
-        let outputs = try model.run(.float(shape: [1, 3, n, n], data: input))
+        let outputs = try model.run(.float(shape: [1, 3, n, n], data: input), convolutionFlops: &convolutionFlops)
         guard case .float(let shape, let d0)? = outputs.first, shape.suffix(2) == [n, n] else {
             throw ONNXError("\(model.path): the first output is not a \(n)×\(n) map")
         }

@@ -14,6 +14,10 @@ public struct Conv2D: Sendable {
     /// [outChannels × inChannels·k·k], row-major (PyTorch's OIHW flattened).
     public let weight: [Float]
     public let bias: [Float]?
+    /// The weight transposed, [inChannels·k·k × outChannels], for the backward product.
+    let transposed: [Float]
+    /// The weight as [out][ky][kx][in] for stride-1 forward passes (see ShiftedConv.swift).
+    let shiftedWeight: [Float]
 
     public init(weight: [Float], bias: [Float]?, inChannels: Int, outChannels: Int, kernel: Int,
                 stride: Int = 1, dilation: Int = 1, padding: Padding?) {
@@ -22,6 +26,25 @@ public struct Conv2D: Sendable {
         self.weight = weight; self.bias = bias
         self.inChannels = inChannels; self.outChannels = outChannels
         self.kernel = kernel; self.stride = stride; self.dilation = dilation; self.padding = padding
+        let rows = inChannels * kernel * kernel
+        var t = [Float](repeating: 0, count: weight.count)
+        for o in 0..<outChannels { for r in 0..<rows { t[r * outChannels + o] = weight[o * rows + r] } }
+        transposed = t
+        shiftedWeight = stride == 1 && kernel > 1
+            ? Self.tapMajor(weight, outChannels: outChannels, inChannels: inChannels, kernel: kernel) : []
+    }
+
+    /// cols → C columns [c0, c0 + n) of the output: our kernel for short products (with the
+    /// bias and activation fused), OpenBLAS for long ones.
+    @inline(__always)
+    func multiply(_ a: UnsafePointer<Float>, m: Int, k: Int, _ cols: UnsafePointer<Float>, n: Int,
+                  _ c: UnsafeMutablePointer<Float>, ldc: Int, _ epilogue: ProductEpilogue, ldb: Int? = nil) {
+        if k <= PointwiseConv.thinDepth && !convBLAS {
+            thinProduct(m: m, n: n, k: k, a: a, b: cols, ldb: ldb ?? n, c: c, ldc: ldc, epilogue: epilogue)
+        } else {
+            sgemm(m: m, n: n, k: k, a: a, lda: k, b: cols, ldb: ldb ?? n, c: c, ldc: ldc)
+            applyEpilogue(epilogue, rows: m, columns: n, stride: ldc, c)
+        }
     }
 
     public func padding(for x: FeatureMap) -> Padding {
@@ -38,59 +61,57 @@ public struct Conv2D: Sendable {
     /// Output columns per im2col chunk: keeps the column buffer near 8 MB.
     var chunk: Int { max(256, (2 << 20) / max(1, inChannels * kernel * kernel)) }
 
-    public func forward(_ x: FeatureMap) -> FeatureMap {
+    /// The convolution plus bias, then ReLU (`relu`) or ReLU6 (`relu6`) when set.
+    public func forward(_ x: FeatureMap, relu: Bool = false, relu6: Bool = false) -> FeatureMap {
         precondition(x.channels == inChannels, "conv expects \(inChannels) channels, got \(x.channels)")
+        if stride == 1 && kernel > 1 && !convBLAS { return forwardShifted(x, relu: relu, relu6: relu6) }
         let (p, ho, wo) = geometry(x)
         let total = x.batch * ho * wo
         let rows = inChannels * kernel * kernel
-        var out = FeatureMap(zeros: outChannels, batch: x.batch, height: ho, width: wo)
+        var out = FeatureMap(uninitialized: outChannels, batch: x.batch, height: ho, width: wo)
+        guard total > 0 else { return out }
         let step = chunk
         out.data.withUnsafeMutableBufferPointer { o in
             let op = UncheckedSendable(o.baseAddress!)
             x.data.withUnsafeBufferPointer { xin in
                 let xp = UncheckedSendable(xin.baseAddress!)
                 weight.withUnsafeBufferPointer { w in
-                    let wp = UncheckedSendable(w.baseAddress!)
-                    if rows < 128 {
-                        // Short products (a stem conv over 3 channels): chunks in parallel, each
-                        // gathering and multiplying on its own thread; BLAS stays single-threaded
-                        // at these sizes.
-                        parallelFor((total + step - 1) / step) { range in
-                            var cols = [Float](repeating: 0, count: rows * step)
-                            for ci in range {
-                                let c0 = ci * step, n = min(step, total - c0)
-                                cols.withUnsafeMutableBufferPointer { cb in
-                                    im2col(xp.value, x, p, ho, wo, c0, n, cb.baseAddress!)
-                                    sgemm(m: outChannels, n: n, k: rows, a: wp.value, lda: rows, b: cb.baseAddress!, ldb: n,
-                                          c: op.value + c0, ldc: total)
+                    withOptionalPointer(bias) { biasp in
+                        let wp = UncheckedSendable(w.baseAddress!)
+                        let epilogue = UncheckedSendable(ProductEpilogue(bias: biasp, relu: relu, relu6: relu6))
+                        if rows < 128 {
+                            // Short products (a stem conv over 3 channels): chunks in parallel, each
+                            // gathered and multiplied on its own thread.
+                            parallelFor((total + step - 1) / step) { range in
+                                var cols = [Float](repeating: 0, count: rows * step)
+                                for ci in range {
+                                    let c0 = ci * step, n = min(step, total - c0)
+                                    cols.withUnsafeMutableBufferPointer { cb in
+                                        im2col(xp.value, x, p, ho, wo, c0, n, cb.baseAddress!)
+                                        multiply(wp.value, m: outChannels, k: rows, cb.baseAddress!, n: n, op.value + c0,
+                                                 ldc: total, epilogue.value)
+                                    }
                                 }
                             }
+                            return
                         }
-                        return
-                    }
-                    // Long products: chunks in turn, the gather split over channels across the
-                    // threads, one BLAS call that threads itself (concurrent BLAS calls from
-                    // several threads serialise on OpenBLAS's lock and thrash).
-                    var cols = [Float](repeating: 0, count: rows * min(step, total))
-                    var c0 = 0
-                    while c0 < total {
-                        let n = min(step, total - c0)
-                        cols.withUnsafeMutableBufferPointer { cb in
-                            let cp = UncheckedSendable(cb.baseAddress!)
-                            parallelFor(inChannels) { channels in
-                                im2col(xp.value, x, p, ho, wo, c0, n, cp.value, channels: channels)
+                        // Long products: chunks in turn, the gather split over channels across the
+                        // threads, then one product that splits itself.
+                        var cols = [Float](repeating: 0, count: rows * min(step, total))
+                        var c0 = 0
+                        while c0 < total {
+                            let n = min(step, total - c0)
+                            cols.withUnsafeMutableBufferPointer { cb in
+                                let cp = UncheckedSendable(cb.baseAddress!)
+                                parallelFor(inChannels) { channels in
+                                    im2col(xp.value, x, p, ho, wo, c0, n, cp.value, channels: channels)
+                                }
+                                multiply(wp.value, m: outChannels, k: rows, cb.baseAddress!, n: n, op.value + c0,
+                                         ldc: total, epilogue.value)
                             }
-                            sgemm(m: outChannels, n: n, k: rows, a: wp.value, lda: rows, b: cb.baseAddress!, ldb: n,
-                                  c: op.value + c0, ldc: total)
+                            c0 += n
                         }
-                        c0 += n
                     }
-                }
-            }
-            if let bias {
-                for c in 0..<outChannels {
-                    let b = bias[c]
-                    for i in (c * total)..<((c + 1) * total) { o[i] += b }
                 }
             }
         }
@@ -104,18 +125,19 @@ public struct Conv2D: Sendable {
         let total = x.batch * ho * wo
         let rows = inChannels * kernel * kernel
         var dx = FeatureMap(zeros: inChannels, batch: x.batch, height: x.height, width: x.width)
+        guard total > 0 else { return dx }
         let step = chunk
-        var cols = [Float](repeating: 0, count: rows * step)
+        var cols = [Float](repeating: 0, count: rows * min(step, total))
         // Sequential over chunks: col2im of different chunks can touch the same input pixels.
         dy.data.withUnsafeBufferPointer { g in
-            weight.withUnsafeBufferPointer { w in
+            transposed.withUnsafeBufferPointer { wt in
                 dx.data.withUnsafeMutableBufferPointer { d in
                     cols.withUnsafeMutableBufferPointer { cb in
                         var c0 = 0
                         while c0 < total {
                             let n = min(step, total - c0)
-                            sgemm(transA: true, m: rows, n: n, k: outChannels, a: w.baseAddress!, lda: rows,
-                                  b: g.baseAddress! + c0, ldb: total, c: cb.baseAddress!, ldc: n)
+                            multiply(wt.baseAddress!, m: rows, k: outChannels, g.baseAddress! + c0, n: n, cb.baseAddress!,
+                                     ldc: n, ProductEpilogue(), ldb: total)
                             col2im(cb.baseAddress!, x, p, ho, wo, c0, n, d.baseAddress!)
                             c0 += n
                         }
@@ -171,7 +193,8 @@ public struct Conv2D: Sendable {
         }
     }
 
-    /// Adds cols back into the input positions they were gathered from.
+    /// Adds cols back into the input positions they were gathered from, a run of an output
+    /// row at a time.
     func col2im(_ cols: UnsafePointer<Float>, _ shape: FeatureMap, _ p: Padding, _ ho: Int, _ wo: Int,
                 _ c0: Int, _ n: Int, _ x: UnsafeMutablePointer<Float>) {
         let h = shape.height, w = shape.width, plane = h * w, batch = shape.batch
@@ -180,13 +203,22 @@ public struct Conv2D: Sendable {
                 for kx in 0..<kernel {
                     let row = cols + ((c * kernel + ky) * kernel + kx) * n
                     let dyo = ky * dilation - p.top, dxo = kx * dilation - p.left
-                    for j in 0..<n {
-                        let col = c0 + j
+                    // Output columns whose input column lands inside: ox in [oxLo, oxHi).
+                    let oxLo = max(0, (-dxo + stride - 1) / stride), oxHi = w - 1 - dxo < 0 ? 0 : min(wo, (w - 1 - dxo) / stride + 1)
+                    var j = 0, col = c0
+                    while j < n {
                         let img = col / (ho * wo), rem = col % (ho * wo)
-                        let iy = (rem / wo) * stride + dyo, ix = (rem % wo) * stride + dxo
-                        if iy >= 0 && iy < h && ix >= 0 && ix < w {
-                            x[(c * batch + img) * plane + iy * w + ix] += row[j]
+                        let oy = rem / wo, ox0 = rem % wo
+                        let run = min(wo - ox0, n - j)
+                        let iy = oy * stride + dyo
+                        if iy >= 0 && iy < h && oxHi > oxLo {
+                            let dst = x + (c * batch + img) * plane + iy * w + dxo
+                            let src = row + j - ox0
+                            for ox in max(ox0, oxLo)..<max(max(ox0, oxLo), min(ox0 + run, oxHi)) {
+                                dst[ox * stride] += src[ox]
+                            }
                         }
+                        j += run; col += run
                     }
                 }
             }
@@ -263,17 +295,18 @@ func withOptionalPointer<R>(_ array: [Float]?, _ body: (UnsafePointer<Float>?) -
 }
 
 /// The epilogue as a separate pass over C (after an OpenBLAS product).
-func applyEpilogue(_ e: ProductEpilogue, rows: Int, columns n: Int, _ c: UnsafeMutablePointer<Float>) {
-    let cp = UncheckedSendable(c), ep = UncheckedSendable(e)
+func applyEpilogue(_ e: ProductEpilogue, rows: Int, columns n: Int, stride: Int? = nil, _ c: UnsafeMutablePointer<Float>) {
+    let cp = UncheckedSendable(c), ep = UncheckedSendable(e), ld = stride ?? n
     parallelFor(rows) { range in
         for i in range {
-            let row = cp.value + i * n
+            let row = cp.value + i * ld
             for j in 0..<n {
                 var v = row[j]
                 if let bias = ep.value.bias { v += bias[i] }
+                if ep.value.relu { v = max(0, v) }
                 if ep.value.relu6 { v = min(6, max(0, v)) }
-                if let mask = ep.value.passInsideReLU6, !(mask[i * n + j] > 0 && mask[i * n + j] < 6) { v = 0 }
-                if let add = ep.value.addend { v += add[i * n + j] }
+                if let mask = ep.value.passInsideReLU6, !(mask[i * ld + j] > 0 && mask[i * ld + j] < 6) { v = 0 }
+                if let add = ep.value.addend { v += add[i * ld + j] }
                 row[j] = v
             }
         }
@@ -339,3 +372,5 @@ extension Float {
 }
 
 import Foundation
+
+let convBLAS = getenvString("CLIPASCENE_CONV_BLAS") == "1"

@@ -2,6 +2,8 @@
 public struct ProductEpilogue {
     /// Added per output row.
     public var bias: UnsafePointer<Float>? = nil
+    /// Clamp below at 0 (ReLU).
+    public var relu = false
     /// Clamp to [0, 6] (ReLU6).
     public var relu6 = false
     /// Zero the output where this map (laid out like C, same ldc) is not strictly inside
@@ -9,9 +11,9 @@ public struct ProductEpilogue {
     public var passInsideReLU6: UnsafePointer<Float>? = nil
     /// Added last, laid out like C (a residual connection). Must not alias C.
     public var addend: UnsafePointer<Float>? = nil
-    public init(bias: UnsafePointer<Float>? = nil, relu6: Bool = false, passInsideReLU6: UnsafePointer<Float>? = nil,
-                addend: UnsafePointer<Float>? = nil) {
-        self.bias = bias; self.relu6 = relu6; self.passInsideReLU6 = passInsideReLU6; self.addend = addend
+    public init(bias: UnsafePointer<Float>? = nil, relu: Bool = false, relu6: Bool = false,
+                passInsideReLU6: UnsafePointer<Float>? = nil, addend: UnsafePointer<Float>? = nil) {
+        self.bias = bias; self.relu = relu; self.relu6 = relu6; self.passInsideReLU6 = passInsideReLU6; self.addend = addend
     }
 }
 
@@ -31,7 +33,7 @@ public func thinProduct(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: Unsa
     let blocks = (n + colBlock - 1) / colBlock
     let (ap, bp, cp) = (UncheckedSendable(a), UncheckedSendable(b), UncheckedSendable(c))
     let ep = UncheckedSendable(epilogue)
-    parallelFor(blocks, minChunk: 64) { range in
+    parallelFor(blocks, minChunk: 8) { range in
         for block in range {
             // The last block overlaps the one before: same outputs, written twice.
             let j = min(block * colBlock, n - colBlock)
@@ -53,6 +55,7 @@ enum ThinProductKernel {
     static func finish(_ v: SIMD8<Float>, row: Int, at offset: Int, _ e: ProductEpilogue) -> SIMD8<Float> {
         var r = v
         if let bias = e.bias { r += bias[row] }
+        if e.relu { r.replace(with: 0, where: r .< 0) }
         if e.relu6 { r = Activation.relu6(r) }
         if let mask = e.passInsideReLU6 {
             let y = load8(mask + offset)
@@ -97,6 +100,7 @@ enum ThinProductKernel {
                 for p in 0..<k { acc += a[i * k + p] * b[p * ldb + j] }
                 let offset = i * ldc + j
                 if let bias = e.bias { acc += bias[i] }
+                if e.relu { acc = max(0, acc) }
                 if e.relu6 { acc = min(6, max(0, acc)) }
                 if let mask = e.passInsideReLU6, !(mask[offset] > 0 && mask[offset] < 6) { acc = 0 }
                 if let add = e.addend { acc += add[offset] }

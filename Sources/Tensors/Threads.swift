@@ -51,6 +51,16 @@ public enum ComputeThreads {
     /// step re-faults and re-zeroes its activations (measured: a third of a step in system
     /// time). Keeping freed memory in the heap makes the next step reuse it.
     public static func keepLargeAllocations() {
+        allocationPolicyApplied.withLock { done in
+            guard !done else { return }
+            done = true
+            applyAllocationPolicy()
+        }
+    }
+
+    private static let allocationPolicyApplied = Mutex<Bool>(false)
+
+    private static func applyAllocationPolicy() {
         #if canImport(Glibc)
         // mallopt is not in Swift's Glibc module; look it up. M_TRIM_THRESHOLD = −1, M_MMAP_THRESHOLD = −3.
         typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
@@ -58,6 +68,10 @@ public enum ComputeThreads {
         let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
         _ = mallopt(-3, 1 << 30)
         _ = mallopt(-1, Int32.max)
+        // One arena for every thread (M_ARENA_MAX = −8): with a heap that is never trimmed, a
+        // worker's own arena keeps what it freed out of reach of the others (measured: peak
+        // memory of a sketch 334 → 258 MB; the few large allocations barely contend).
+        _ = mallopt(-8, 1)
         #endif
     }
 }

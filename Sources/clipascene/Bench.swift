@@ -70,7 +70,7 @@ struct Bench: ParsableCommand {
         if components.contains("render") { benchRender(roof: one) }
         if components.contains("encoder") { try benchEncoder(roof: all) }
         if components.contains("kernels") { benchKernels(roof: one) }
-        if components.contains("mask") { try benchMask() }
+        if components.contains("mask") { try benchMask(roof: all) }
         if components.contains("server") { try benchServer() }
     }
 
@@ -247,17 +247,22 @@ extension Bench {
     }
 
     /// The subject mask of a 500×500 photo (U²-Net-p, spec §1): resize, network, threshold, resize back.
-    func benchMask() throws {
+    func benchMask(roof: Roofline) throws {
         let store = try CheckpointStore.locate()
         let masker = try SubjectMasker(path: try store.verifiedPath(of: "u2netp"))
         ComputeThreads.set(threads)
         var gen = BenchRandom(seed: 5)
         let photo = RGBImage(width: 500, height: 500, pixels: (0..<(3 * 500 * 500)).map { _ in gen.next() })
         var failure: Error?
+        var flops = 0.0
         let seconds = bestTime(repeats: 3) {
-            do { _ = try masker.mask(photo) } catch { failure = error }
+            flops = 0
+            do { _ = try masker.saliency(photo, convolutionFlops: &flops).thresholded(0.5) } catch { failure = error }
         }
         if let failure { throw failure }
-        report(String(format: "\nsubject mask (U²-Net-p, 500² photo → 320² network input), %d threads: %.3f s", threads, seconds))
+        report("\nsubject mask: U²-Net-p, 500² photo → 320² network input, \(threads) threads (target ≤ 0.5 s)")
+        report("s/mask  conv GFLOP  roofline s  ratio")
+        report(String(format: "%6.3f  %10.2f  %10.3f  %5.1f", seconds, flops / 1e9, roof.seconds(forFlops: flops),
+                      seconds / roof.seconds(forFlops: flops)))
     }
 }

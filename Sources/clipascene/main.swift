@@ -83,4 +83,6 @@ struct InspectReport: Codable {
 }
 
 ComputeThreads.apply()
+// Before any thread allocates: the heap policy (one arena, no trimming) must come first.
+ComputeThreads.keepLargeAllocations()
 CLIPascene.main()

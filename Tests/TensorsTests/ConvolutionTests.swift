@@ -84,6 +84,45 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    func testConv2DForwardMatchesTheDefinition() {
+        var rng = LCG(state: 6)
+        // Stride 1 runs the shifted product (4×16 and 1×16 blocks, scalar below 16 columns);
+        // stride 2 runs im2col. Output channels 1, 4 and 6 reach the row remainders.
+        for (k, s, d, cout, w) in [(3, 1, 1, 6, 37), (3, 1, 2, 1, 20), (3, 1, 1, 4, 9), (3, 2, 1, 5, 21), (1, 1, 1, 3, 17)] {
+            let cin = 3, batch = 2, h = 7
+            let pad = Padding(top: d, left: d, bottom: d + (s - 1), right: d)
+            let weight = rng.array(cout * cin * k * k), bias = rng.array(cout)
+            let conv = Conv2D(weight: weight, bias: bias, inChannels: cin, outChannels: cout, kernel: k, stride: s,
+                              dilation: d, padding: k == 1 ? Padding(0) : pad)
+            let p = conv.padding(for: FeatureMap(zeros: cin, batch: batch, height: h, width: w))
+            let x = FeatureMap(channels: cin, batch: batch, height: h, width: w, data: rng.array(cin * batch * h * w))
+            for relu in [false, true] {
+                let y = conv.forward(x, relu: relu)
+                for o in 0..<cout {
+                    for n in 0..<batch {
+                        for oy in 0..<y.height {
+                            for ox in 0..<y.width {
+                                var acc = Double(bias[o])
+                                for c in 0..<cin {
+                                    for ky in 0..<k {
+                                        for kx in 0..<k {
+                                            let iy = oy * s + ky * d - p.top, ix = ox * s + kx * d - p.left
+                                            guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+                                            acc += Double(weight[((o * cin + c) * k + ky) * k + kx]) * Double(x.data[((c * batch + n) * h + iy) * w + ix])
+                                        }
+                                    }
+                                }
+                                if relu { acc = max(0, acc) }
+                                XCTAssertEqual(y.data[((o * batch + n) * y.height + oy) * y.width + ox], Float(acc), accuracy: 1e-5,
+                                               "k \(k) s \(s) d \(d) cout \(cout) w \(w) at \(o),\(n),\(oy),\(ox)")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     func testConv2DBackwardIsTheAdjointAndMatchesDifferences() {
         var rng = LCG(state: 3)
         for (k, s, dilation) in [(3, 2, 1), (3, 1, 2), (1, 1, 1)] {
