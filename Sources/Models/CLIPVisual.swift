@@ -13,9 +13,8 @@ public final class CLIPVisual: Sendable {
     public var tokens: Int { grid * grid + 1 }
     public var resolution: Int { grid * patch }
     public static let layerNormEpsilon: Float = 1e-5
-    /// CLIP's input normalisation (RGB in [0, 1] → (x − mean) / std).
-    public static let mean: [Float] = [0.48145466, 0.4578275, 0.40821073]
-    public static let std: [Float] = [0.26862954, 0.26130258, 0.27577711]
+    /// The input normalisation this tower expects.
+    public static let normalisation = EncoderInput.clip
 
     struct Linear: Sendable {
         let weight: [Float]   // [out × in]

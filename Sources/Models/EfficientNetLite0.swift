@@ -174,10 +174,10 @@ public final class EfficientNetLite0: Sendable {
             let b = blocks[i]
             let dd = b.project.backward(g, relu6Output: trace.depthwiseOut[i])
             let hIn = trace.blockInputShapes[i].height, wIn = trace.blockInputShapes[i].width
-            var dh = b.depthwise.backward(dd, inputHeight: hIn, inputWidth: wIn)
+            let expanded = b.expand == nil ? nil : trace.expanded[i]
+            let dh = b.depthwise.backward(dd, inputHeight: hIn, inputWidth: wIn, relu6Output: expanded)
             var dx: FeatureMap
-            if let e = b.expand, let expanded = trace.expanded[i] {
-                Activation.relu6Backward(&dh, output: expanded)
+            if let e = b.expand {
                 dx = e.backward(dh, residual: b.residual ? g : nil)
             } else {
                 dx = dh

@@ -336,6 +336,18 @@ public enum Activation {
         }
     }
 
+    /// g[i] = 0 where !(0 < y[i] < 6), for `count` values.
+    @inline(__always)
+    static func passInsideReLU6(_ g: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int) {
+        var i = 0
+        while i + 8 <= count {
+            let out = load8(y + i)
+            store8(SIMD8<Float>(repeating: 0).replacing(with: load8(g + i), where: (out .> 0) .& (out .< 6)), g + i)
+            i += 8
+        }
+        while i < count { if !(y[i] > 0 && y[i] < 6) { g[i] = 0 }; i += 1 }
+    }
+
     /// Gradient through ReLU6 given its output y: passes where 0 < y < 6.
     public static func relu6Backward(_ dy: inout FeatureMap, output y: FeatureMap) {
         precondition(dy.count == y.count, "relu6 backward shape mismatch")

@@ -116,9 +116,12 @@ public struct DepthwiseConv: Sendable {
         return classes
     }
 
-    public func backward(_ dy: FeatureMap, inputHeight h: Int, inputWidth w: Int) -> FeatureMap {
+    /// ∂L/∂x given ∂L/∂y; zeroed where `relu6Output` (the ReLU6 output this conv read, same
+    /// shape as x) is not inside (0, 6), each plane while it is still in cache.
+    public func backward(_ dy: FeatureMap, inputHeight h: Int, inputWidth w: Int, relu6Output: FeatureMap? = nil) -> FeatureMap {
         let (p, ho, wo) = geometry(h, w)
         precondition(dy.height == ho && dy.width == wo && dy.channels == channels, "depthwise backward shape mismatch")
+        precondition(relu6Output == nil || relu6Output?.count == channels * dy.batch * h * w, "relu6 output shape mismatch")
         let s = stride, k = kernel
         let classes = gradientClasses(p)
         // The gradient sits in the padded plane at (margin, margin); class starts are ≥ −(k − 1).
@@ -128,6 +131,8 @@ public struct DepthwiseConv: Sendable {
         let rows = ho + 3 * margin + classH + 4
         var dx = FeatureMap(uninitialized: channels, batch: dy.batch, height: h, width: w)
         let planes = channels * dy.batch, batch = dy.batch
+        withOptionalPointer(relu6Output?.data) { maskp in
+        let mask = UncheckedSendable(maskp)
         dy.data.withUnsafeBufferPointer { src in
             dx.data.withUnsafeMutableBufferPointer { dst in
                 let (sp, dp) = (UncheckedSendable(src.baseAddress!), UncheckedSendable(dst.baseAddress!))
@@ -164,11 +169,13 @@ public struct DepthwiseConv: Sendable {
                                         }
                                     }
                                 }
+                                if let y = mask.value { Activation.passInsideReLU6(out, y + plane * h * w, count: h * w) }
                             }
                         }
                     }
                 }
             }
+        }
         }
         return dx
     }

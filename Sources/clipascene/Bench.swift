@@ -58,17 +58,25 @@ struct Bench: ParsableCommand {
     @Option(help: "Threads for the timed work (default: all cores).")
     var threads: Int = ComputeThreads.defaultCount()
 
+    @Option(help: "Encoder for the encoder component: efficientnet-lite0 or clip-vit-b32 (full size, random weights).")
+    var encoder: String = "efficientnet-lite0"
+
     func run() throws {
         let known = ["render", "encoder", "kernels", "mask", "server"]
         for c in components where !known.contains(c) {
             throw ValidationError("unknown component '\(c)'; choose from: \(known.joined(separator: ", "))")
+        }
+        guard ["efficientnet-lite0", "clip-vit-b32"].contains(encoder) else {
+            throw ValidationError("unknown encoder '\(encoder)'; choose from: efficientnet-lite0, clip-vit-b32")
         }
         let one = Roofline.measure(threads: 1)
         let all = Roofline.measure(threads: threads)
         report("sgemm roofline (512³): \(String(format: "%.1f", one.gflops)) GFLOP/s on 1 thread, "
               + "\(String(format: "%.1f", all.gflops)) GFLOP/s on \(threads)")
         if components.contains("render") { benchRender(roof: one) }
-        if components.contains("encoder") { try benchEncoder(roof: all) }
+        if components.contains("encoder") {
+            if encoder == "clip-vit-b32" { benchCLIP(roof: all) } else { try benchEncoder(roof: all) }
+        }
         if components.contains("kernels") { benchKernels(roof: one) }
         if components.contains("mask") { try benchMask(roof: all) }
         if components.contains("server") { try benchServer() }
@@ -264,5 +272,34 @@ extension Bench {
         report("s/mask  conv GFLOP  roofline s  ratio")
         report(String(format: "%6.3f  %10.2f  %10.3f  %5.1f", seconds, flops / 1e9, roof.seconds(forFlops: flops),
                       seconds / roof.seconds(forFlops: flops)))
+    }
+}
+
+extension Bench {
+    /// The same step's work through a full-size ViT-B/32 (random weights in the official
+    /// layout: the real file is not needed to time it).
+    func benchCLIP(roof: Roofline) {
+        let tower = CLIPVisual(randomWidth: 768, heads: 12, layers: 12, patch: 32, grid: 7, seed: 3)
+        ComputeThreads.set(threads)
+        report("\nencoder: CLIP ViT-B/32 (random weights), 224², one step = 5 sketch fwd+bwd + 4 target fwd, \(threads) threads")
+        report("depth          block  s/step   GFLOP/step  roofline s  ratio  (PyTorch, same machine, spec: s/step)")
+        var gen = BenchRandom(seed: 7)
+        let sketches = FeatureMap(channels: 3, batch: 5, height: 224, width: 224,
+                                  data: (0..<(3 * 5 * 224 * 224)).map { _ in gen.next() * 2 - 1 })
+        let targets = FeatureMap(channels: 3, batch: 4, height: 224, width: 224,
+                                 data: (0..<(3 * 4 * 224 * 224)).map { _ in gen.next() * 2 - 1 })
+        for (name, block, torch) in [("shallow", 2, 0.47), ("mid", 8, 1.28), ("deep", 11, 1.90)] {
+            let step = {
+                let t = tower.forward(sketches, through: block)
+                _ = tower.forward(targets, through: block, keepTrace: false)
+                let g = t.features[block].map { $0 * 0.001 }
+                _ = tower.backward(t, gradients: [block: g])
+            }
+            let seconds = bestTime(repeats: 3, step)
+            let flops = tower.flops(through: block) * (5 * 2 + 4)
+            let ideal = roof.seconds(forFlops: flops)
+            report(String(format: "%-13@  %5d  %6.3f  %10.2f  %10.4f  %5.1f  (%.2f)", name as NSString, block, seconds,
+                         flops / 1e9, ideal, seconds / ideal, torch))
+        }
     }
 }

@@ -84,6 +84,21 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    func testDepthwiseBackwardMasksByAReLU6Output() {
+        var rng = LCG(state: 7)
+        for s in [1, 2] {
+            let channels = 3, batch = 2, h = 11, w = 19
+            let conv = DepthwiseConv(weight: rng.array(channels * 9), bias: nil, channels: channels, kernel: 3, stride: s)
+            let ho = (h + s - 1) / s, wo = (w + s - 1) / s
+            let dy = FeatureMap(channels: channels, batch: batch, height: ho, width: wo, data: rng.array(channels * batch * ho * wo))
+            // Values spread over [-3, 9): some below 0, some above 6, most inside.
+            let y = FeatureMap(channels: channels, batch: batch, height: h, width: w, data: rng.array(channels * batch * h * w).map { $0 * 12 + 3 })
+            var want = conv.backward(dy, inputHeight: h, inputWidth: w)
+            Activation.relu6Backward(&want, output: y)
+            XCTAssertEqual(conv.backward(dy, inputHeight: h, inputWidth: w, relu6Output: y), want, "stride \(s)")
+        }
+    }
+
     func testConv2DForwardMatchesTheDefinition() {
         var rng = LCG(state: 6)
         // Stride 1 runs the shifted product (4×16 and 1×16 blocks, scalar below 16 columns);
