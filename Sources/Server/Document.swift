@@ -132,12 +132,17 @@ final class Document: @unchecked Sendable {
                 throw RPCError.failed("the subject mask failed: \(error)")
             }
             progress.report("preparing targets and initial strokes", percentage: 60)
-            return try SketchSession(photo: photo, subjectMask: mask, background: background, encoder: models.encoder,
-                                     abstraction: abstraction)
+            let encoder = try server.encoder(named: encoderName)
+            do {
+                return try SketchSession(photo: photo, subjectMask: mask, background: background, encoder: encoder,
+                                         abstraction: abstraction)
+            } catch let e as AbstractionError {
+                throw RPCError.invalidParams("for the \(encoderName) encoder: \(e.description)")
+            }
         }
         guard !r.cancel.isCancelled else { throw RPCError.cancelled("loadImage was cancelled; the document keeps its previous image") }
         self.session = session
-        imageInfo = Self.describe(session, encoder: encoderName)
+        imageInfo = Self.describe(session)
         publish(session)
         server.gate.run { autosnapshot(session) }
         return withObject(imageInfo) { o in
@@ -148,13 +153,13 @@ final class Document: @unchecked Sendable {
     }
 
     /// The image and canvas facts loadImage and restoreSession report.
-    static func describe(_ session: SketchSession, encoder: String) -> JSON {
+    static func describe(_ session: SketchSession) -> JSON {
         let scene = session.scene
         return [
             "width": .int(session.photo.width), "height": .int(session.photo.height),
             "canvasWidth": .int(scene.canvasWidth), "canvasHeight": .int(scene.canvasHeight),
             "subjectFound": .bool(scene.foreground != nil), "subjectCoverage": number(scene.subject.coverage),
-            "encoder": .string(encoder),
+            "encoder": .string(session.encoder.name),
         ]
     }
 
@@ -194,7 +199,9 @@ final class Document: @unchecked Sendable {
         if let v = try p.optionalInt("depth", in: Abstraction.depthRange) { a.depth = v }
         if let v = try p.double("strokeWidth") { a.halfWidth = Float(v) }
         if let v = try p.double("learningRate") { a.learningRate = Float(v) }
-        do { try a.validate() } catch let e as AbstractionError { throw RPCError.invalidParams(e.description) }
+        // Raw depths depend on the document's encoder; before an image is loaded, any encoder's.
+        let depths = session.map { EncoderProfile.of($0.encoder).depthRange } ?? Abstraction.depthRange
+        do { try a.validate(depths: depths) } catch let e as AbstractionError { throw RPCError.invalidParams(e.description) }
         guard !closed else { throw server.unknownDocument(uri) }
         abstraction = a
         var change = AbstractionChange.unchanged
@@ -280,12 +287,11 @@ final class Document: @unchecked Sendable {
         busy.withLock { $0 = "runMatrix" }
         defer { busy.withLock { $0 = nil } }
         var lastReport = Date.distantPast
-        let models = try server.gate.run { try server.perceptionModels() }
         server.gate.acquire()
         defer { server.gate.release() }
         var cellsJSON: [JSON] = []
         let cells = try matrix.run(photo: session.photo, subjectMask: session.subjectMask, background: session.background,
-                                   encoder: models.encoder, shouldContinue: { !r.cancel.isCancelled },
+                                   encoder: session.encoder, shouldContinue: { !r.cancel.isCancelled },
                                    onStep: { done, total, loss in
             if Date().timeIntervalSince(lastReport) >= 0.1 || done == total {
                 lastReport = Date()
@@ -337,14 +343,16 @@ final class Document: @unchecked Sendable {
         busy.withLock { $0 = "restoreSession" }
         defer { busy.withLock { $0 = nil } }
         let session: SketchSession = try server.gate.run {
-            let models = try server.perceptionModels()
-            do { return try SketchSession.restore(data, encoder: models.encoder) } catch let e as SnapshotError {
+            do {
+                let encoder = try server.encoder(named: SketchSession.encoderName(inSnapshot: data))
+                return try SketchSession.restore(data, encoder: encoder)
+            } catch let e as SnapshotError {
                 throw RPCError.failed("\(path) cannot be restored: \(e.description)")
             }
         }
         self.session = session
         abstraction = session.abstraction
-        imageInfo = Self.describe(session, encoder: PerceptionModels.defaultEncoder)
+        imageInfo = Self.describe(session)
         publish(session)
         lastSnapshot = Date()
         return withObject(imageInfo) { o in

@@ -40,6 +40,7 @@ public final class Server: @unchecked Sendable {
     /// Requests in flight, by the serialised id.
     private let inFlight = Locked<[String: (flag: CancelFlag, uri: String?)]>([:])
     private let models = Locked<PerceptionModels?>(nil)
+    private let encoders = Locked<[String: any PerceptualEncoder]>([:])
     private let input: Int32
 
     public init(options: ServerOptions, input: Int32 = 0, output: Int32 = 1) {
@@ -218,6 +219,19 @@ public final class Server: @unchecked Sendable {
         }
     }
 
+    /// An encoder by name: the default from `perceptionModels`, others loaded on first use.
+    func encoder(named name: String) throws -> any PerceptualEncoder {
+        if name == PerceptionModels.defaultEncoder { return try perceptionModels().encoder }
+        if let e = encoders.withLock({ $0[name] }) { return e }
+        do {
+            let loaded = try PerceptionModels.loadEncoder(named: name, checkpoints: options.checkpointDirectory)
+            encoders.withLock { $0[name] = loaded }
+            return loaded
+        } catch {
+            throw RPCError.failed("the \(name) encoder is not usable: \(error)")
+        }
+    }
+
     func removeDocument(_ uri: String) {
         documents.withLock { _ = $0.removeValue(forKey: uri) }
     }
@@ -236,7 +250,8 @@ public final class Server: @unchecked Sendable {
         var encoders: [JSON] = []
         let store = try? CheckpointStore.locate(options.checkpointDirectory)
         func present(_ name: String) -> Bool {
-            guard let store, let entry = store.manifest.models.first(where: { $0.name == name }) else { return false }
+            let file = PerceptionModels.checkpointName(ofEncoder: name) ?? name
+            guard let store, let entry = store.manifest.models.first(where: { $0.name == file }) else { return false }
             return store.status(of: entry) == .valid
         }
         for name in PerceptionModels.encoderNames {

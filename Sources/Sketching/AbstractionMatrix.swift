@@ -42,7 +42,7 @@ public struct AbstractionMatrix: Sendable {
     /// Runs every column. `onStep(done, total, loss)` after each step; `onCell` as each cell is
     /// finished. Stops early (returning the cells so far) when `shouldContinue` says so.
     @discardableResult
-    public func run(photo: RGBImage, subjectMask: GrayImage, background: RGBImage? = nil, encoder: EfficientNetLite0,
+    public func run(photo: RGBImage, subjectMask: GrayImage, background: RGBImage? = nil, encoder: any PerceptualEncoder,
                     shouldContinue: () -> Bool = { true }, onStep: (Int, Int, Float) -> Void = { _, _, _ in },
                     onCell: (Cell) throws -> Void = { _ in }) throws -> [Cell] {
         var cells: [Cell] = []

@@ -29,8 +29,9 @@ public final class PartSketcher: @unchecked Sendable {
     public let width: Int, height: Int
     public let settings: PartSettings
     let target: RGBImage
-    let encoder: EfficientNetLite0
-    let normalisation = EncoderInput.imageNet
+    let encoder: any PerceptualEncoder
+    let normalisation: EncoderInput
+    let channelNormalisedLoss: Bool
     public let initialStrokes: [Stroke]
     let mlpInput: [Float]
     var mlp: MLP
@@ -57,8 +58,13 @@ public final class PartSketcher: @unchecked Sendable {
     }
 
     /// `target` and `saliency` are at the canvas size (long side 224 by convention).
-    public init(target: RGBImage, saliency: GrayImage, encoder: EfficientNetLite0, settings: PartSettings) {
+    public init(target: RGBImage, saliency: GrayImage, encoder: any PerceptualEncoder, settings: PartSettings) {
         precondition(target.width == saliency.width && target.height == saliency.height, "target and saliency sizes differ")
+        if let side = encoder.requiredSide {
+            precondition(target.width <= side && target.height <= side, "a \(target.width)×\(target.height) canvas does not fit the encoder's \(side)² input")
+        }
+        normalisation = encoder.normalisation
+        channelNormalisedLoss = EncoderProfile.of(encoder).channelNormalised
         self.width = target.width
         self.height = target.height
         self.target = target
@@ -75,10 +81,44 @@ public final class PartSketcher: @unchecked Sendable {
         mlp = MLP(sizes: [n, 1000, 1000, n], initialisation: .pytorchDefault, seed: settings.seed &+ 17)
         adam = Adam(count: mlp.parameters.count, learningRate: settings.learningRate)
         self.rng = rng
-        let clean = normalisation.normalise(target)
-        let trace = encoder.forward(clean, through: settings.layers.deepest, keepTrace: false)
+        let clean = Self.framed(normalisation.normalise(target), encoder: encoder, normalisation: normalisation)
+        let trace = encoder.encode(clean, through: settings.layers.deepest, keepTrace: false)
         cleanTargetFeatures = Dictionary(uniqueKeysWithValues: settings.layers.weights.keys.map { ($0, trace.features[$0]) })
         bestStrokes = initialStrokes
+    }
+
+    /// The canvas centred in the square input an encoder requires (CLIP), the margin white
+    /// like the canvas; unchanged for encoders that take any size.
+    static func framed(_ x: FeatureMap, encoder: any PerceptualEncoder, normalisation: EncoderInput) -> FeatureMap {
+        guard let side = encoder.requiredSide, x.height != side || x.width != side else { return x }
+        let top = (side - x.height) / 2, left = (side - x.width) / 2
+        var out = FeatureMap(zeros: 3, batch: x.batch, height: side, width: side)
+        for c in 0..<3 {
+            let white = (1 - normalisation.mean[c]) / normalisation.std[c]
+            for n in 0..<x.batch {
+                let dst = (c * x.batch + n) * side * side, src = (c * x.batch + n) * x.plane
+                for i in 0..<(side * side) { out.data[dst + i] = white }
+                for y in 0..<x.height {
+                    for xx in 0..<x.width { out.data[dst + (y + top) * side + left + xx] = x.data[src + y * x.width + xx] }
+                }
+            }
+        }
+        return out
+    }
+
+    func frame(_ x: FeatureMap) -> FeatureMap { Self.framed(x, encoder: encoder, normalisation: normalisation) }
+
+    /// The canvas part of a gradient with respect to a framed input.
+    func unframe(_ g: FeatureMap) -> FeatureMap {
+        guard g.height != height || g.width != width else { return g }
+        let top = (g.height - height) / 2, left = (g.width - width) / 2
+        var out = FeatureMap(zeros: 3, batch: g.batch, height: height, width: width)
+        for p in 0..<(3 * g.batch) {
+            for y in 0..<height {
+                for x in 0..<width { out.data[(p * height + y) * width + x] = g.data[(p * g.height + y + top) * g.width + left + x] }
+            }
+        }
+        return out
     }
 
     /// The strokes the MLP currently produces.
@@ -213,11 +253,12 @@ public final class PartSketcher: @unchecked Sendable {
             }
         }
         let deepest = settings.layers.deepest
-        let sketchTrace = encoder.forward(FeatureMap(channels: 3, batch: views + 1, height: height, width: width, data: sketch),
-                                          through: deepest)
+        let sketchTrace = encoder.encode(
+            frame(FeatureMap(channels: 3, batch: views + 1, height: height, width: width, data: sketch)),
+            through: deepest, keepTrace: true)
         let targetTrace = views > 0
-            ? encoder.forward(FeatureMap(channels: 3, batch: views, height: height, width: width, data: targetViews),
-                              through: deepest, keepTrace: false)
+            ? encoder.encode(frame(FeatureMap(channels: 3, batch: views, height: height, width: width, data: targetViews)),
+                             through: deepest, keepTrace: false)
             : nil
 
         var total: Float = 0, cleanLoss: Float = 0
@@ -236,12 +277,13 @@ public final class PartSketcher: @unchecked Sendable {
                     }
                 }
             }
-            let (loss, grad, unaugmented) = PerceptualLoss.lossAndGradient(sketch: s, target: t, weight: weight)
+            let (loss, grad, unaugmented) = PerceptualLoss.lossAndGradient(sketch: s, target: t, weight: weight,
+                                                                                channelNormalised: channelNormalisedLoss)
             total += loss
             cleanLoss += unaugmented
             gradients[block] = grad
         }
-        let dInput = encoder.backward(sketchTrace, gradients: gradients)
+        let dInput = unframe(encoder.inputGradient(sketchTrace, gradients: gradients))
 
         // Back through normalisation and the views to the gray canvas.
         var dImage = [Float](repeating: 0, count: plane)

@@ -7,8 +7,23 @@ public struct PerceptionModels: Sendable {
     public let masker: SubjectMasker
 
     /// The encoders the engine knows, by the name clients use.
-    public static let encoderNames = ["efficientnet-lite0"]
+    public static let encoderNames = ["efficientnet-lite0", "clip-vit-b32"]
     public static let defaultEncoder = "efficientnet-lite0"
+
+    /// The checkpoint manifest entry holding an encoder's weights.
+    public static func checkpointName(ofEncoder name: String) -> String? {
+        ["efficientnet-lite0": "efficientnet-lite0", "clip-vit-b32": "clip"][name]
+    }
+
+    /// An encoder by name, from its verified weight file. A missing file (CLIP is bring your
+    /// own) gives an error naming the expected path, size, SHA-256 and where to get it.
+    public static func loadEncoder(named name: String, checkpoints: String? = nil) throws -> any PerceptualEncoder {
+        guard let entry = checkpointName(ofEncoder: name) else {
+            throw CheckpointError.unknownModel(name, encoderNames)
+        }
+        let path = try CheckpointStore.locate(checkpoints).verifiedPath(of: entry)
+        return name == "clip-vit-b32" ? try CLIPVisual(path: path) : try EfficientNetLite0(path: path)
+    }
 
     public init(encoder: EfficientNetLite0, masker: SubjectMasker) {
         self.encoder = encoder

@@ -19,6 +19,40 @@ public enum FidelityLevels {
         LayerWeights([8: 1, 10: 1]),
         LayerWeights([10: 1, 14: 1]),
     ]
+
+    /// CLIP ViT-B/32's levels: one block each (spec §4).
+    public static let clip: [LayerWeights] = [LayerWeights([2: 1]), LayerWeights([7: 1]), LayerWeights([8: 1]), LayerWeights([11: 1])]
+}
+
+/// How the engine uses an encoder: the blocks each fidelity level compares, what the
+/// foreground adds, how features are compared, and which raw depths are allowed.
+public struct EncoderProfile: Sendable {
+    public let fidelityLevels: [LayerWeights]
+    /// Added to the foreground's blocks at every level (CLIP: block 4 at 0.5, spec §4).
+    public let foregroundExtra: [Int: Float]
+    /// Compare unit-length channel vectors (LPIPS-like, the default encoder) or the raw
+    /// features (CLIP's L2 over every token and channel, spec §4).
+    public let channelNormalised: Bool
+    public let depthRange: ClosedRange<Int>
+
+    public static func of(_ encoder: any PerceptualEncoder) -> EncoderProfile {
+        let last = encoder.blockCount - 1
+        switch encoder.name {
+        case "clip-vit-b32":
+            // Blocks 2, 7, 8, 11 (spec §4); a smaller tower (tests) clamps them to its depth.
+            return EncoderProfile(fidelityLevels: FidelityLevels.clip.map { level in
+                                      LayerWeights(Dictionary(level.weights.map { (min($0.key, last), $0.value) }, uniquingKeysWith: +)) },
+                                  foregroundExtra: [min(4, last): 0.5], channelNormalised: false, depthRange: 0...last)
+        default:
+            return EncoderProfile(fidelityLevels: FidelityLevels.efficientNet, foregroundExtra: [:], channelNormalised: true,
+                                  depthRange: 1...last)
+        }
+    }
+
+    /// The foreground's blocks for a part's `layers`.
+    public func foregroundLayers(_ layers: LayerWeights) -> LayerWeights {
+        LayerWeights(layers.weights.merging(foregroundExtra, uniquingKeysWith: +))
+    }
 }
 
 /// L2 between channel-normalised feature maps (unit length across channels at each
@@ -37,10 +71,27 @@ enum PerceptualLoss {
         return (out, norms)
     }
 
+    /// CLIP's loss: the mean of squared differences over every image, token and channel.
+    static func plainLossAndGradient(sketch s: FeatureMap, target t: FeatureMap, weight: Float)
+        -> (loss: Float, gradient: FeatureMap, firstImageLoss: Float) {
+        let cols = s.columns, plane = s.plane
+        let scale = weight / Float(s.count)
+        var loss: Float = 0, first: Float = 0
+        var g = s
+        for i in s.data.indices {
+            let d = s.data[i] - t.data[i]
+            loss += d * d
+            if i % cols < plane { first += d * d }
+            g.data[i] = 2 * d * scale
+        }
+        return (loss * scale, g, first * weight / Float(s.channels * plane))
+    }
+
     /// Loss of sketch features against target features (same shape), ∂loss/∂sketch features,
     /// and the loss of image 0 alone (the un-augmented view: the reference's eval loss).
-    static func lossAndGradient(sketch: FeatureMap, target: FeatureMap, weight: Float)
+    static func lossAndGradient(sketch: FeatureMap, target: FeatureMap, weight: Float, channelNormalised: Bool = true)
         -> (loss: Float, gradient: FeatureMap, firstImageLoss: Float) {
+        if !channelNormalised { return plainLossAndGradient(sketch: sketch, target: target, weight: weight) }
         let (s, norms) = normalised(sketch)
         let (t, _) = normalised(target)
         let cols = s.columns, plane = s.plane

@@ -24,8 +24,10 @@ public final class SceneSketch: @unchecked Sendable {
     /// `subjectMask` is at the photo's size; the canvas keeps the photo's aspect ratio with
     /// its long side `canvas` pixels.
     /// `background`, when given, replaces the inpainted background target (resized to the canvas).
-    public init(photo: RGBImage, subjectMask: GrayImage?, background: RGBImage? = nil, encoder: EfficientNetLite0,
-                settings: PartSettings, canvas: Int = 224) {
+    public init(photo: RGBImage, subjectMask: GrayImage?, background: RGBImage? = nil, encoder: any PerceptualEncoder,
+                settings: PartSettings, canvas: Int? = nil) {
+        // An encoder with a fixed input (CLIP) sets the canvas: the long side is its side.
+        let canvas = canvas ?? encoder.requiredSide ?? 224
         self.photo = photo
         let scale = Float(canvas) / Float(max(photo.width, photo.height))
         canvasWidth = max(8, Int((Float(photo.width) * scale).rounded()))
@@ -49,6 +51,7 @@ public final class SceneSketch: @unchecked Sendable {
         if mask.coverage >= Self.minimumSubject {
             var fgSettings = settings
             fgSettings.seed = settings.seed &+ 1
+            fgSettings.layers = EncoderProfile.of(encoder).foregroundLayers(settings.layers)
             foreground = PartSketcher(target: fg, saliency: Saliency.map(fg, encoder: encoder), encoder: encoder,
                                       settings: fgSettings)
         } else {

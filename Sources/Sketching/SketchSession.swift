@@ -29,10 +29,12 @@ public struct Abstraction: Codable, Sendable, Equatable {
     public static let iterationsRange = 1...100_000
     public static let augmentationsRange = 0...16
     public static let maximumHalfWidth: Float = 20
-    public static let depthRange = 1...(EfficientNetLite0.blockCount - 1)
+    /// Raw depths any encoder accepts (each encoder narrows it: `EncoderProfile.depthRange`).
+    public static let depthRange = 0...(EfficientNetLite0.blockCount - 1)
 
-    /// Throws an error that names the valid range of the first bad value.
-    public func validate() throws {
+    /// Throws an error that names the valid range of the first bad value; `depths` is the
+    /// encoder's range of raw depths.
+    public func validate(depths: ClosedRange<Int> = 1...(EfficientNetLite0.blockCount - 1)) throws {
         func check(_ ok: Bool, _ message: String) throws { if !ok { throw AbstractionError(message) } }
         try check(Self.fidelityRange.contains(fidelity), "fidelity must be 0…3, got \(fidelity)")
         try check((0...SimplicityLevels.maximum).contains(simplicity),
@@ -44,15 +46,15 @@ public struct Abstraction: Codable, Sendable, Equatable {
         try check(learningRate > 0 && learningRate <= 1 && learningRate.isFinite, "learningRate must be in (0, 1], got \(learningRate)")
         try check(Self.augmentationsRange.contains(augmentations), "augmentations must be 0…16, got \(augmentations)")
         if let depth {
-            try check(Self.depthRange.contains(depth), "depth must be an encoder block in \(Self.depthRange.lowerBound)…\(Self.depthRange.upperBound), got \(depth)")
+            try check(depths.contains(depth), "depth must be an encoder block in \(depths.lowerBound)…\(depths.upperBound), got \(depth)")
         }
     }
 
-    var partSettings: PartSettings {
+    func partSettings(_ profile: EncoderProfile) -> PartSettings {
         var s = PartSettings()
         s.strokes = strokes
         s.halfWidth = halfWidth
-        s.layers = depth.map { LayerWeights([$0: 1]) } ?? FidelityLevels.efficientNet[fidelity]
+        s.layers = depth.map { LayerWeights([$0: 1]) } ?? profile.fidelityLevels[fidelity]
         s.seed = seed
         s.learningRate = learningRate
         s.augmentations = augmentations
@@ -88,33 +90,35 @@ public final class SketchSession: @unchecked Sendable {
     public private(set) var abstraction: Abstraction
     public private(set) var scene: SceneSketch
     public private(set) var stepsDone = 0
-    let encoder: EfficientNetLite0
+    public let encoder: any PerceptualEncoder
+    let profile: EncoderProfile
     /// The parts' state when the fidelity phase ended, so simplicity can go back without redoing it.
     private var fidelityEnd: (parts: [PartStateHeader], blobs: [[Float]])?
 
-    public init(photo: RGBImage, subjectMask: GrayImage, background: RGBImage? = nil, encoder: EfficientNetLite0,
+    public init(photo: RGBImage, subjectMask: GrayImage, background: RGBImage? = nil, encoder: any PerceptualEncoder,
                 abstraction: Abstraction) throws {
-        try abstraction.validate()
+        profile = EncoderProfile.of(encoder)
+        try abstraction.validate(depths: profile.depthRange)
         self.photo = photo
         self.subjectMask = subjectMask
         self.background = background
         self.abstraction = abstraction
         self.encoder = encoder
         scene = SceneSketch(photo: photo, subjectMask: subjectMask, background: background, encoder: encoder,
-                            settings: abstraction.partSettings)
+                            settings: abstraction.partSettings(profile))
     }
 
     /// Switches to `new`, keeping what was learned where the algorithm allows (see `AbstractionChange`).
     @discardableResult
     public func adopt(_ new: Abstraction) throws -> AbstractionChange {
-        try new.validate()
+        try new.validate(depths: profile.depthRange)
         if new == abstraction { return .unchanged }
         var sameRun = new
         sameRun.simplicity = abstraction.simplicity
         guard sameRun == abstraction else {
             abstraction = new
             scene = SceneSketch(photo: photo, subjectMask: subjectMask, background: background, encoder: encoder,
-                                settings: new.partSettings)
+                                settings: new.partSettings(profile))
             stepsDone = 0
             fidelityEnd = nil
             return .restarted
@@ -202,6 +206,8 @@ public final class SketchSession: @unchecked Sendable {
         var backgroundPNG: Int?
         var parts: [PartStateHeader]
         var fidelityEnd: [PartStateHeader]?
+        /// The encoder's name (absent in snapshots from before there was a choice: the default).
+        var encoder: String?
     }
 
     /// The whole state as bytes (photo, mask, schedule position, MLPs, optimisers, RNGs).
@@ -221,7 +227,7 @@ public final class SketchSession: @unchecked Sendable {
         }
         return try archive.encode(header: Header(abstraction: abstraction, stepsDone: stepsDone, photoPNG: photoBlob,
                                                  maskPNG: maskBlob, backgroundPNG: backgroundBlob, parts: parts,
-                                                 fidelityEnd: fidelityParts))
+                                                 fidelityEnd: fidelityParts, encoder: encoder.name))
     }
 
     /// The photo, mask and background as PNG bytes (one float each), encoded once: they never
@@ -237,10 +243,20 @@ public final class SketchSession: @unchecked Sendable {
         return images
     }
 
+    /// The encoder a snapshot was made with (the default for snapshots that do not say).
+    public static func encoderName(inSnapshot data: Data) throws -> String {
+        let (header, _) = try SnapshotArchive.decode(data, as: Header.self)
+        return header.encoder ?? "efficientnet-lite0"
+    }
+
     /// Rebuilds a session from `snapshot()` bytes; stepping it continues the same run.
-    public static func restore(_ data: Data, encoder: EfficientNetLite0) throws -> SketchSession {
+    public static func restore(_ data: Data, encoder: any PerceptualEncoder) throws -> SketchSession {
         let (header, blobs) = try SnapshotArchive.decode(data, as: Header.self)
         guard header.version == 1 else { throw SnapshotError("snapshot version \(header.version) is not supported") }
+        let made = header.encoder ?? "efficientnet-lite0"
+        guard made == encoder.name else {
+            throw SnapshotError("the snapshot was made with the \(made) encoder; restore it with that encoder (this one is \(encoder.name))")
+        }
         func image(_ i: Int, _ name: String) throws -> RGBImage {
             guard blobs.indices.contains(i) else { throw SnapshotError("snapshot is missing the \(name)") }
             return try ImageFile.decode(data: Data(blobs[i].map { UInt8(max(0, min(255, $0))) }), name: "snapshot \(name)")

@@ -63,7 +63,7 @@ struct Batch: ParsableCommand {
         let summaryPath = "\(out)/summary-\(shardIndex)-of-\(shardCount).jsonl"
         var summary: [String] = []
         var failed = 0
-        var models: (encoder: EfficientNetLite0, masker: SubjectMasker)? = nil
+        var models: (encoder: any PerceptualEncoder, masker: SubjectMasker)? = nil
         let started = Date()
         for (k, item) in mine.enumerated() {
             let dir = "\(out)/\(item.id)"
@@ -206,7 +206,7 @@ struct BatchItem {
     }
 
     /// Sketches the item into `dir`; returns the final loss.
-    func run(into dir: String, models: (encoder: EfficientNetLite0, masker: SubjectMasker)) throws -> Float {
+    func run(into dir: String, models: (encoder: any PerceptualEncoder, masker: SubjectMasker)) throws -> Float {
         let started = Date()
         let photo = try loadPhoto(image)
         let maskImage: GrayImage

@@ -11,10 +11,11 @@ func loadPhoto(_ path: String) throws -> RGBImage {
     }
 }
 
-/// The default encoder and subject masker, from verified weight files.
-func loadModels() throws -> (encoder: EfficientNetLite0, masker: SubjectMasker) {
+/// An encoder (the default unless named) and the subject masker, from verified weight files.
+func loadModels(encoder name: String = PerceptionModels.defaultEncoder) throws -> (encoder: any PerceptualEncoder, masker: SubjectMasker) {
     let models = try PerceptionModels.loadDefault()
-    return (models.encoder, models.masker)
+    if name == PerceptionModels.defaultEncoder { return (models.encoder, models.masker) }
+    return (try PerceptionModels.loadEncoder(named: name), models.masker)
 }
 
 /// The files `sketch` and `batch` write for one sketch: the three SVGs, the preview and the mask.

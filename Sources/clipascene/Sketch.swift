@@ -37,7 +37,7 @@ struct Sketch: ParsableCommand {
     @Option(help: "Augmented views per step (the reference uses 4).")
     var augmentations: Int = 4
 
-    @Option(help: "Compare this encoder block (1…15) instead of the fidelity level's blocks.")
+    @Option(help: "Compare this encoder block (efficientnet-lite0: 1…15, clip-vit-b32: 0…11) instead of the fidelity level's blocks.")
     var depth: Int?
 
     @Option(help: "Perceptual encoder (\(PerceptionModels.encoderNames.joined(separator: ", "))).")
@@ -81,7 +81,7 @@ struct Sketch: ParsableCommand {
             throw UserFacingError(description: "--background: \(e.description)")
         }
         let started = Date()
-        let (encoder, masker) = try loadModels()
+        let (encoder, masker) = try loadModels(encoder: self.encoder)
         let mask: GrayImage
         do { mask = try MaskSource(self.mask).mask(for: photo, masker: masker) } catch let e as ImageError {
             throw UserFacingError(description: "--mask: \(e.description)")

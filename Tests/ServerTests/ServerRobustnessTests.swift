@@ -51,6 +51,16 @@ final class ServerRobustnessTests: XCTestCase {
         XCTAssertEqual(try server.error("loadImage", ["uri": "x", "data": "bm90IGFuIGltYWdl"])["code"], .int(-32803))
         XCTAssertEqual(try server.error("loadImage", ["uri": "x"])["code"], .int(-32602))
         XCTAssertEqual(try server.error("loadImage", ["uri": "x", "path": .string(bullPath), "options": ["encoder": "vgg"]])["code"], .int(-32602))
+        // CLIP is bring-your-own: without the file, the error says where it goes and where to get it.
+        if !FileManager.default.fileExists(atPath: repositoryRoot.appendingPathComponent("checkpoint/clip/ViT-B-32.pt").path) {
+            let clip = try server.error("loadImage", ["uri": "x", "path": .string(bullPath), "options": ["encoder": "clip-vit-b32", "mask": "none"]])
+            XCTAssertEqual(clip["code"], .int(-32803))
+            if case .string(let m)? = clip["message"] {
+                XCTAssertTrue(m.contains("checkpoint/clip/ViT-B-32.pt") && m.contains("openaipublic.azureedge.net"), m)
+            } else {
+                XCTFail("no message: \(clip.text)")
+            }
+        }
         try server.stop()
         XCTAssertEqual(server.schemaProblems, [])
     }

@@ -1,0 +1,78 @@
+import Imaging
+import Tensors
+
+/// A perceptual network the engine compares sketches through: features after any block
+/// for a batch of normalised images, the input gradient of a loss on them with the weights
+/// frozen, and a coarse saliency map for placing the first strokes.
+public protocol PerceptualEncoder: AnyObject, Sendable {
+    /// The name clients use (`efficientnet-lite0`, `clip-vit-b32`).
+    var name: String { get }
+    var normalisation: EncoderInput { get }
+    /// Blocks whose output can be compared: 0..<blockCount.
+    var blockCount: Int { get }
+    /// The square input side the network requires (CLIP's positional grid), or nil for any size.
+    var requiredSide: Int? { get }
+    /// Features after blocks 0…depth, each channel-major [channels × batch × H × W].
+    func encode(_ input: FeatureMap, through depth: Int, keepTrace: Bool) -> EncoderPass
+    /// ∂L/∂input given ∂L/∂features at some of the encoded blocks (`keepTrace` pass).
+    func inputGradient(_ pass: EncoderPass, gradients: [Int: FeatureMap]) -> FeatureMap
+    /// Where the network looks in one normalised image: a side × side map, coarse.
+    func saliencyGrid(_ input: FeatureMap) -> (map: [Float], side: Int)
+}
+
+/// One forward pass: the features, plus what the encoder keeps for its backward.
+public struct EncoderPass: Sendable {
+    public let features: [FeatureMap]
+    let state: any Sendable
+}
+
+extension EfficientNetLite0: PerceptualEncoder {
+    public var name: String { "efficientnet-lite0" }
+    public var normalisation: EncoderInput { .imageNet }
+    public var blockCount: Int { Self.blockCount }
+    public var requiredSide: Int? { nil }
+
+    public func encode(_ input: FeatureMap, through depth: Int, keepTrace: Bool) -> EncoderPass {
+        let trace = forward(input, through: depth, keepTrace: keepTrace)
+        return EncoderPass(features: trace.features, state: trace)
+    }
+
+    public func inputGradient(_ pass: EncoderPass, gradients: [Int: FeatureMap]) -> FeatureMap {
+        guard let trace = pass.state as? Trace else { preconditionFailure("not an EfficientNet-Lite0 pass") }
+        return backward(trace, gradients: gradients)
+    }
+
+    public func saliencyGrid(_ input: FeatureMap) -> (map: [Float], side: Int) { saliency(input) }
+}
+
+extension CLIPVisual: PerceptualEncoder {
+    public var name: String { "clip-vit-b32" }
+    public var normalisation: EncoderInput { Self.normalisation }
+    public var blockCount: Int { layers }
+    public var requiredSide: Int? { resolution }
+
+    /// Token features as channel-major maps: channels = width, H = tokens, W = 1.
+    public func encode(_ input: FeatureMap, through depth: Int, keepTrace: Bool) -> EncoderPass {
+        let trace = forward(input, through: depth, keepTrace: keepTrace)
+        let b = trace.batch, t = tokens, w = width
+        let features = trace.features.map { f -> FeatureMap in
+            var out = FeatureMap(uninitialized: w, batch: b, height: t, width: 1)
+            for img in 0..<b { for tok in 0..<t { for c in 0..<w { out.data[(c * b + img) * t + tok] = f[(img * t + tok) * w + c] } } }
+            return out
+        }
+        return EncoderPass(features: features, state: trace)
+    }
+
+    public func inputGradient(_ pass: EncoderPass, gradients: [Int: FeatureMap]) -> FeatureMap {
+        guard let trace = pass.state as? Trace else { preconditionFailure("not a CLIP pass") }
+        let b = trace.batch, t = tokens, w = width
+        let rows = gradients.mapValues { g -> [Float] in
+            var out = [Float](repeating: 0, count: b * t * w)
+            for img in 0..<b { for tok in 0..<t { for c in 0..<w { out[(img * t + tok) * w + c] = g.data[(c * b + img) * t + tok] } } }
+            return out
+        }
+        return backward(trace, gradients: rows)
+    }
+
+    public func saliencyGrid(_ input: FeatureMap) -> (map: [Float], side: Int) { attentionSaliency(input) }
+}
