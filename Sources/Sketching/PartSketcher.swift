@@ -32,6 +32,7 @@ public final class PartSketcher: @unchecked Sendable {
     let encoder: any PerceptualEncoder
     let normalisation: EncoderInput
     let channelNormalisedLoss: Bool
+    let gradNormAcrossBlocks: Bool
     public let initialStrokes: [Stroke]
     let mlpInput: [Float]
     var mlp: MLP
@@ -65,6 +66,7 @@ public final class PartSketcher: @unchecked Sendable {
         }
         normalisation = encoder.normalisation
         channelNormalisedLoss = EncoderProfile.of(encoder).channelNormalised
+        gradNormAcrossBlocks = EncoderProfile.of(encoder).gradNormAcrossBlocks
         self.width = target.width
         self.height = target.height
         self.target = target
@@ -283,24 +285,57 @@ public final class PartSketcher: @unchecked Sendable {
             cleanLoss += unaugmented
             gradients[block] = grad
         }
-        let dInput = unframe(encoder.inputGradient(sketchTrace, gradients: gradients))
-
-        // Back through normalisation and the views to the gray canvas.
-        var dImage = [Float](repeating: 0, count: plane)
-        var dView = [Float](repeating: 0, count: 3 * plane), dRGB = [Float](repeating: 0, count: 3 * plane)
-        for v in 0...views {
-            for c in 0..<3 {
-                for i in 0..<plane { dView[c * plane + i] = dInput.data[(c * (views + 1) + v) * plane + i] / normalisation.std[c] }
+        /// ∂L/∂strokes for the losses behind `gradients`: back through the encoder, the
+        /// normalisation and the views to the gray canvas, then the rasteriser.
+        func strokeGradients(_ gradients: [Int: FeatureMap]) -> [StrokeGradient] {
+            let dInput = unframe(encoder.inputGradient(sketchTrace, gradients: gradients))
+            var dImage = [Float](repeating: 0, count: plane)
+            var dView = [Float](repeating: 0, count: 3 * plane), dRGB = [Float](repeating: 0, count: 3 * plane)
+            for v in 0...views {
+                for c in 0..<3 {
+                    for i in 0..<plane { dView[c * plane + i] = dInput.data[(c * (views + 1) + v) * plane + i] / normalisation.std[c] }
+                }
+                if v == 0 {
+                    for i in 0..<(3 * plane) { dRGB[i] += dView[i] }
+                } else {
+                    dView.withUnsafeBufferPointer { g in dRGB.withUnsafeMutableBufferPointer { d in
+                        warps[v - 1].backward(g.baseAddress!, planes: 3, into: d.baseAddress!) } }
+                }
             }
-            if v == 0 {
-                for i in 0..<(3 * plane) { dRGB[i] += dView[i] }
-            } else {
-                dView.withUnsafeBufferPointer { g in dRGB.withUnsafeMutableBufferPointer { d in
-                    warps[v - 1].backward(g.baseAddress!, planes: 3, into: d.baseAddress!) } }
-            }
+            for c in 0..<3 { for i in 0..<plane { dImage[i] += dRGB[c * plane + i] } }
+            return raster.backward(dImage)
         }
-        for c in 0..<3 { for i in 0..<plane { dImage[i] += dRGB[c * plane + i] } }
-        let dStrokes = raster.backward(dImage)
+        /// ∂L/∂(points MLP output) from stroke gradients, scaled.
+        func outputGradient(_ dStrokes: [StrokeGradient], scale: Float) -> [Float] {
+            var dOut = [Float](repeating: 0, count: mlpInput.count)
+            var i = 0
+            let w = Float(width), h = Float(height)
+            for g in dStrokes {
+                for p in g.points {
+                    dOut[i] = scale * p.x * 0.1 * w / 2
+                    dOut[i + 1] = scale * p.y * 0.1 * h / 2
+                    i += 2
+                }
+            }
+            return dOut
+        }
+        // GradNorm across the compared blocks (CLIP's foreground, spec §4): each loss is
+        // back-propagated on its own to the points MLP, and weighted by how small its
+        // parameter gradient is next to the others'.
+        if simplicity == nil && gradNormAcrossBlocks && gradients.count > 1 {
+            let perBlock = gradients.keys.sorted().map { b in mlp.backward(trace, outputGradient: outputGradient(strokeGradients([b: gradients[b]!]), scale: 1)) }
+            let sizes = perBlock.map { g in g.reduce(0) { $0 + abs($1) } / Float(max(1, g.count)) }
+            let sum = max(sizes.reduce(0, +), 1e-20), n = Float(perBlock.count)
+            var grad = [Float](repeating: 0, count: perBlock[0].count)
+            for (g, size) in zip(perBlock, sizes) {
+                let weight = (sum - size) / ((n - 1) * sum)
+                for j in grad.indices { grad[j] += weight * g[j] }
+            }
+            adam.update(&mlp.parameters, gradients: grad)
+            finishStep(strokes: strokes, cleanLoss: cleanLoss, total: total)
+            return
+        }
+        let dStrokes = strokeGradients(gradients)
         // How much of ∂L_perceptual reaches the points: 1, or under the simplicity axis the
         // GradNorm weight plus the ratio loss's pull (spec §5).
         var perceptualScale: Float = 1
@@ -330,18 +365,12 @@ public final class PartSketcher: @unchecked Sendable {
             simp.lastWidthLoss = widthLoss
             simplicity = simp
         }
-        var dOut = [Float](repeating: 0, count: mlpInput.count)
-        var i = 0
-        let w = Float(width), h = Float(height)
-        for g in dStrokes {
-            for p in g.points {
-                dOut[i] = perceptualScale * p.x * 0.1 * w / 2
-                dOut[i + 1] = perceptualScale * p.y * 0.1 * h / 2
-                i += 2
-            }
-        }
-        let grad = mlp.backward(trace, outputGradient: dOut)
+        let grad = mlp.backward(trace, outputGradient: outputGradient(dStrokes, scale: perceptualScale))
         adam.update(&mlp.parameters, gradients: grad)
+        finishStep(strokes: strokes, cleanLoss: cleanLoss, total: total)
+    }
+
+    private func finishStep(strokes: [Stroke], cleanLoss: Float, total: Float) {
         step += 1
         lastLoss = cleanLoss
         lastTotalLoss = total
