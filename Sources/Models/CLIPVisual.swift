@@ -193,24 +193,27 @@ public final class CLIPVisual: Sendable {
         return trace
     }
 
-    /// Patches of every image as rows [batch·grid² × (c, ky, kx)], the conv weight's order.
-    func gatherPatches(_ input: FeatureMap) -> [Float] {
-        let b = input.batch, n = grid * grid, pp = 3 * patch * patch, side = resolution
-        var out = [Float](repeating: 0, count: b * n * pp)
+    /// Calls `body(patchOffset, imageOffset)` for every run of `patch` values that a patch
+    /// row [batch·grid² × (c, ky, kx)] shares with a channel-major image batch.
+    func forEachPatchRun(batch b: Int, _ body: (Int, Int) -> Void) {
+        let n = grid * grid, pp = 3 * patch * patch, side = resolution
         for img in 0..<b {
             for c in 0..<3 {
                 let plane = (c * b + img) * side * side
                 for gy in 0..<grid {
                     for gx in 0..<grid {
                         let row = (img * n + gy * grid + gx) * pp + c * patch * patch
-                        for ky in 0..<patch {
-                            let src = plane + (gy * patch + ky) * side + gx * patch
-                            for kx in 0..<patch { out[row + ky * patch + kx] = input.data[src + kx] }
-                        }
+                        for ky in 0..<patch { body(row + ky * patch, plane + (gy * patch + ky) * side + gx * patch) }
                     }
                 }
             }
         }
+    }
+
+    /// Patches of every image as rows [batch·grid² × (c, ky, kx)], the conv weight's order.
+    func gatherPatches(_ input: FeatureMap) -> [Float] {
+        var out = [Float](repeating: 0, count: input.batch * grid * grid * 3 * patch * patch)
+        forEachPatchRun(batch: input.batch) { p, i in for k in 0..<patch { out[p + k] = input.data[i + k] } }
         return out
     }
 
@@ -389,20 +392,7 @@ public final class CLIPVisual: Sendable {
             sgemm(m: b * n, n: pp, k: w, a: gp.baseAddress!, lda: w, b: wp.baseAddress!, ldb: pp, c: dp.baseAddress!, ldc: pp)
         } } }
         var dInput = FeatureMap(zeros: 3, batch: b, height: side, width: side)
-        for img in 0..<b {
-            for c in 0..<3 {
-                let plane = (c * b + img) * side * side
-                for gy in 0..<grid {
-                    for gx in 0..<grid {
-                        let row = (img * n + gy * grid + gx) * pp + c * patch * patch
-                        for ky in 0..<patch {
-                            let dst = plane + (gy * patch + ky) * side + gx * patch
-                            for kx in 0..<patch { dInput.data[dst + kx] = dPatches[row + ky * patch + kx] }
-                        }
-                    }
-                }
-            }
-        }
+        forEachPatchRun(batch: b) { p, i in for k in 0..<patch { dInput.data[i + k] = dPatches[p + k] } }
         return dInput
     }
 

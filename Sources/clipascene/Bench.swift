@@ -113,24 +113,37 @@ extension Bench {
     func benchEncoder(roof: Roofline) throws {
         let store = try CheckpointStore.locate()
         let net = try EfficientNetLite0(path: try store.verifiedPath(of: "efficientnet-lite0"))
+        benchEncoderStep(net, title: "EfficientNet-Lite0", depths: [("shallow", 1, 0.24), ("mid", 3, 0.31), ("deep", 6, 0.37)],
+                         flopsPerImage: { EfficientNetLite0.flops(height: 224, width: 224, through: $0) }, roof: roof)
+    }
+
+    /// The same step's work through a full-size ViT-B/32 (random weights in the official
+    /// layout: the real file is not needed to time it).
+    func benchCLIP(roof: Roofline) {
+        let tower = CLIPVisual(randomWidth: 768, heads: 12, layers: 12, patch: 32, grid: 7, seed: 3)
+        benchEncoderStep(tower, title: "CLIP ViT-B/32 (random weights)", depths: [("shallow", 2, 0.47), ("mid", 8, 1.28), ("deep", 11, 1.90)],
+                         flopsPerImage: { tower.flops(through: $0) }, roof: roof)
+    }
+
+    func benchEncoderStep(_ encoder: any PerceptualEncoder, title: String, depths: [(String, Int, Double)],
+                          flopsPerImage: (Int) -> Double, roof: Roofline) {
         ComputeThreads.set(threads)
-        report("\nencoder: EfficientNet-Lite0, 224², one step = 5 sketch fwd+bwd + 4 target fwd, \(threads) threads")
+        report("\nencoder: \(title), 224², one step = 5 sketch fwd+bwd + 4 target fwd, \(threads) threads")
         report("depth          block  s/step   GFLOP/step  roofline s  ratio  (PyTorch, same machine, spec: s/step)")
         var gen = BenchRandom(seed: 7)
         let sketches = FeatureMap(channels: 3, batch: 5, height: 224, width: 224,
                                   data: (0..<(3 * 5 * 224 * 224)).map { _ in gen.next() * 2 - 1 })
         let targets = FeatureMap(channels: 3, batch: 4, height: 224, width: 224,
                                  data: (0..<(3 * 4 * 224 * 224)).map { _ in gen.next() * 2 - 1 })
-        for (name, block, torch) in [("shallow", 1, 0.24), ("mid", 3, 0.31), ("deep", 6, 0.37)] {
-            let step = {
-                let t = net.forward(sketches, through: block)
-                _ = net.forward(targets, through: block, keepTrace: false)
-                var g = t.features[block]
+        for (name, block, torch) in depths {
+            let seconds = bestTime(repeats: 5) {
+                let pass = encoder.encode(sketches, through: block, keepTrace: true)
+                _ = encoder.encode(targets, through: block, keepTrace: false)
+                var g = pass.features[block]
                 for i in g.data.indices { g.data[i] *= 0.001 }
-                _ = net.backward(t, gradients: [block: g])
+                _ = encoder.inputGradient(pass, gradients: [block: g])
             }
-            let seconds = bestTime(repeats: 5, step)
-            let flops = EfficientNetLite0.flops(height: 224, width: 224, through: block) * (5 * 2 + 4)
+            let flops = flopsPerImage(block) * (5 * 2 + 4)
             let ideal = roof.seconds(forFlops: flops)
             report(String(format: "%-13@  %5d  %6.3f  %10.2f  %10.4f  %5.1f  (%.2f)", name as NSString, block, seconds,
                          flops / 1e9, ideal, seconds / ideal, torch))
@@ -275,31 +288,3 @@ extension Bench {
     }
 }
 
-extension Bench {
-    /// The same step's work through a full-size ViT-B/32 (random weights in the official
-    /// layout: the real file is not needed to time it).
-    func benchCLIP(roof: Roofline) {
-        let tower = CLIPVisual(randomWidth: 768, heads: 12, layers: 12, patch: 32, grid: 7, seed: 3)
-        ComputeThreads.set(threads)
-        report("\nencoder: CLIP ViT-B/32 (random weights), 224², one step = 5 sketch fwd+bwd + 4 target fwd, \(threads) threads")
-        report("depth          block  s/step   GFLOP/step  roofline s  ratio  (PyTorch, same machine, spec: s/step)")
-        var gen = BenchRandom(seed: 7)
-        let sketches = FeatureMap(channels: 3, batch: 5, height: 224, width: 224,
-                                  data: (0..<(3 * 5 * 224 * 224)).map { _ in gen.next() * 2 - 1 })
-        let targets = FeatureMap(channels: 3, batch: 4, height: 224, width: 224,
-                                 data: (0..<(3 * 4 * 224 * 224)).map { _ in gen.next() * 2 - 1 })
-        for (name, block, torch) in [("shallow", 2, 0.47), ("mid", 8, 1.28), ("deep", 11, 1.90)] {
-            let step = {
-                let t = tower.forward(sketches, through: block)
-                _ = tower.forward(targets, through: block, keepTrace: false)
-                let g = t.features[block].map { $0 * 0.001 }
-                _ = tower.backward(t, gradients: [block: g])
-            }
-            let seconds = bestTime(repeats: 3, step)
-            let flops = tower.flops(through: block) * (5 * 2 + 4)
-            let ideal = roof.seconds(forFlops: flops)
-            report(String(format: "%-13@  %5d  %6.3f  %10.2f  %10.4f  %5.1f  (%.2f)", name as NSString, block, seconds,
-                         flops / 1e9, ideal, seconds / ideal, torch))
-        }
-    }
-}
