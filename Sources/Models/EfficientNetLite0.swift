@@ -88,6 +88,8 @@ public final class EfficientNetLite0: Sendable {
     public struct Trace: Sendable {
         struct Group: Sendable {
             var images: Range<Int>
+            /// Computed with each layer spread over the workers (left over after the even split).
+            var shared = false
             var inputShape: FeatureMap
             var stemOut: FeatureMap
             var expanded: [FeatureMap?] = []
@@ -104,13 +106,19 @@ public final class EfficientNetLite0: Sendable {
     ///
     /// Each worker takes whole images through every layer on its own (one parallel region
     /// per pass instead of one per layer, and the products stay single-threaded, where
-    /// these thin GEMMs run best); a single image spreads each layer over the workers.
+    /// these thin GEMMs run best); images left over after an even split (and a single
+    /// image) spread each layer over the workers.
     public func forward(_ input: FeatureMap, through depth: Int, keepTrace: Bool = true) -> Trace {
         precondition(input.channels == 3, "the encoder takes RGB input, got \(input.channels) channels")
         precondition((0..<Self.blockCount).contains(depth), "depth must be 0…\(Self.blockCount - 1), got \(depth)")
-        let runs = workerRuns(input.batch)
-        let parts = parallelMap(runs.count) { p in
+        let (runs, shared) = balancedRuns(input.batch)
+        var parts = parallelMap(runs.count) { p in
             forwardGroup(input.images(runs[p]), images: runs[p], through: depth, keepTrace: keepTrace)
+        }
+        if let shared {
+            var part = forwardGroup(input.images(shared), images: shared, through: depth, keepTrace: keepTrace)
+            part.group.shared = true
+            parts.append(part)
         }
         let features = (0...depth).map { b in FeatureMap(joining: parts.map { $0.features[b] }) }
         return Trace(groups: parts.map(\.group), features: features)
@@ -152,13 +160,15 @@ public final class EfficientNetLite0: Sendable {
             let shape = trace.groups[0].inputShape
             return FeatureMap(zeros: 3, batch: batch, height: shape.height, width: shape.width)
         }
-        let parts = parallelMap(trace.groups.count) { p -> FeatureMap in
-            let group = trace.groups[p]
+        func inputGradient(_ group: Trace.Group) -> FeatureMap {
             let mine = gradients.mapValues { $0.images(group.images) }
             var g = backward(group, from: deepest, gradient: mine[deepest]!, extra: mine, down: 0)
             Activation.relu6Backward(&g, output: group.stemOut)
             return stem.backward(g, inputShape: group.inputShape)
         }
+        // The groups one worker each computed forward, in parallel; a shared one after.
+        let perWorker = trace.groups.filter { !$0.shared }, shared = trace.groups.filter(\.shared)
+        let parts = parallelMap(perWorker.count) { inputGradient(perWorker[$0]) } + shared.map(inputGradient)
         return FeatureMap(joining: parts)
     }
 

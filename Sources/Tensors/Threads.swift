@@ -140,13 +140,15 @@ public func parallelMap<T>(_ n: Int, _ body: (Int) -> T) -> [T] {
     return slots.map { $0! }
 }
 
-/// Splits `count` items into at most `ComputeThreads.count` contiguous, near-equal
-/// runs, so whole items go to one worker each.
-public func workerRuns(_ count: Int) -> [Range<Int>] {
-    let parts = min(count, ComputeThreads.count)
-    guard parts > 1 else { return [0..<count] }
-    return (0..<parts).map { p in
-        let lo = count * p / parts, hi = count * (p + 1) / parts
-        return lo..<hi
-    }
+/// Splits `count` items so every worker gets the same number of whole items (`perWorker`,
+/// run one per worker) and the few left over (`shared`) are run afterwards with each
+/// operation spread over all workers: five images on two workers become 2 + 2, then 1
+/// shared, instead of 3 + 2.
+public func balancedRuns(_ count: Int) -> (perWorker: [Range<Int>], shared: Range<Int>?) {
+    let workers = ComputeThreads.count
+    guard workers > 1, count > 0 else { return ([0..<count], nil) }
+    let each = count / workers, full = each * workers
+    let runs = each == 0 ? [] : (0..<workers).map { w in (w * each)..<((w + 1) * each) }
+    return (runs, full < count ? full..<count : nil)
 }
+

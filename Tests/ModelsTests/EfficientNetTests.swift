@@ -98,6 +98,25 @@ final class EfficientNetGoldenTests: XCTestCase {
         XCTAssertEqual(g.inputGradients.count, 2)
     }
 
+    /// A batch of five (two images per worker, then one spread over the workers) gives
+    /// exactly what each image gives alone, forward and backward.
+    func testBatchesSplitOverWorkersMatchSingleImages() throws {
+        let net = try loadEncoder()
+        var x = FeatureMap(zeros: 3, batch: 5, height: 40, width: 36)
+        for i in x.data.indices { x.data[i] = Float((i * 53) % 97) / 48.5 - 1 }
+        let depth = 4
+        let trace = net.forward(x, through: depth)
+        let r = lossWeights(shape: trace.features[depth])
+        let grad = net.backward(trace, gradients: [depth: r, 1: lossWeights(shape: trace.features[1])])
+        for n in 0..<5 {
+            let one = x.images(n..<(n + 1))
+            let t = net.forward(one, through: depth)
+            for b in [1, depth] { XCTAssertEqual(t.features[b].data, trace.features[b].images(n..<(n + 1)).data, "image \(n) block \(b)") }
+            let g = net.backward(t, gradients: [depth: r.images(n..<(n + 1)), 1: lossWeights(shape: trace.features[1]).images(n..<(n + 1))])
+            XCTAssertEqual(g.data, grad.images(n..<(n + 1)).data, "gradient of image \(n)")
+        }
+    }
+
     /// Central differences of Σ r·features(block 2) along random input directions.
     func testInputGradientFiniteDifferences() throws {
         let net = try loadEncoder()
