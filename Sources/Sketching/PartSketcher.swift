@@ -264,7 +264,7 @@ public final class PartSketcher: @unchecked Sendable {
             : nil
 
         var total: Float = 0, cleanLoss: Float = 0
-        var gradients: [Int: FeatureMap] = [:]
+        var gradients: [Int: FeatureMap] = [:], blockLosses: [Int: Float] = [:]
         for (block, weight) in settings.layers.weights {
             let s = sketchTrace.features[block]
             // Target features in the same [C][batch][plane] layout: clean (cached) + views.
@@ -284,6 +284,7 @@ public final class PartSketcher: @unchecked Sendable {
             total += loss
             cleanLoss += unaugmented
             gradients[block] = grad
+            blockLosses[block] = loss
         }
         /// ∂L/∂strokes for the losses behind `gradients`: back through the encoder, the
         /// normalisation and the views to the gray canvas, then the rasteriser.
@@ -335,10 +336,18 @@ public final class PartSketcher: @unchecked Sendable {
             finishStep(strokes: strokes, cleanLoss: cleanLoss, total: total)
             return
         }
-        let dStrokes = strokeGradients(gradients)
-        // How much of ∂L_perceptual reaches the points: 1, or under the simplicity axis the
+        // The perceptual terms the simplicity axis balances: one per compared block where the
+        // encoder's profile says so (CLIP, spec §4–5: each block its own GradNorm weight),
+        // otherwise their weighted sum. `rawScale` turns a term back into the un-weighted
+        // loss the ratio compares.
+        let blocks = gradients.keys.sorted()
+        let perBlock = simplicity != nil && gradNormAcrossBlocks && blocks.count > 1
+        let terms: [[StrokeGradient]] = perBlock ? blocks.map { strokeGradients([$0: gradients[$0]!]) } : [strokeGradients(gradients)]
+        let rawScale: [Float] = perBlock ? blocks.map { 1 / (settings.layers.weights[$0] ?? 1) } : [1]
+        let rawTotal = perBlock ? blocks.reduce(Float(0)) { $0 + (blockLosses[$1] ?? 0) / (settings.layers.weights[$1] ?? 1) } : total
+        // How much of each term reaches the points: 1, or under the simplicity axis its
         // GradNorm weight plus the ratio loss's pull (spec §5).
-        var perceptualScale: Float = 1
+        var termScale = [Float](repeating: 1, count: terms.count)
         if var simp = simplicity, let wt = widthTrace {
             let n = Float(max(1, simp.onCanvas.reduce(0, +)))
             let widthLoss = draws.reduce(0, +) / n
@@ -348,24 +357,29 @@ public final class PartSketcher: @unchecked Sendable {
                 let p = min(max(probs[i], 1e-6), 1 - 1e-6)
                 return simp.onCanvas[i] * draws[i] * (1 - draws[i]) / (tau * p * (1 - p))
             }
-            let gPerceptual = simp.mlp.backward(wt, outputGradient: probs.indices.map {
-                dStrokes[$0].halfWidth * settings.halfWidth * chain[$0] })
+            let gTerms = terms.map { ds in
+                simp.mlp.backward(wt, outputGradient: probs.indices.map { ds[$0].halfWidth * settings.halfWidth * chain[$0] })
+            }
             let gWidth = simp.mlp.backward(wt, outputGradient: probs.indices.map { chain[$0] / n })
-            // GradNorm over the width MLP: each loss weighted by the other's gradient size.
-            let mc = gPerceptual.reduce(0) { $0 + abs($1) } / Float(gPerceptual.count)
-            let mw = gWidth.reduce(0) { $0 + abs($1) } / Float(gWidth.count)
-            let gradSum = max(mc + mw, 1e-20)
-            let wPerceptual = mw / gradSum, wWidth = mc / gradSum
-            let residual = widthLoss - simp.ratio * total
-            perceptualScale = wPerceptual - 2 * residual * simp.ratio
-            let widthScale = wWidth + 2 * residual
-            var grad = gPerceptual
-            for j in grad.indices { grad[j] = perceptualScale * gPerceptual[j] + widthScale * gWidth[j] }
+            // GradNorm over the width MLP: w_i = (G − g_i) / ((n − 1) G), g = mean |∂L_i/∂θ|.
+            let sizes = (gTerms + [gWidth]).map { g in g.reduce(0) { $0 + abs($1) } / Float(max(1, g.count)) }
+            let gradSum = max(sizes.reduce(0, +), 1e-20), count = Float(sizes.count)
+            let weights = sizes.map { (gradSum - $0) / ((count - 1) * gradSum) }
+            let residual = widthLoss - simp.ratio * rawTotal
+            for i in terms.indices { termScale[i] = weights[i] - 2 * residual * simp.ratio * rawScale[i] }
+            let widthScale = weights[terms.count] + 2 * residual
+            var grad = gWidth.map { widthScale * $0 }
+            for (g, scale) in zip(gTerms, termScale) { for j in grad.indices { grad[j] += scale * g[j] } }
             simp.adam.update(&simp.mlp.parameters, gradients: grad)
             simp.lastWidthLoss = widthLoss
             simplicity = simp
         }
-        let grad = mlp.backward(trace, outputGradient: outputGradient(dStrokes, scale: perceptualScale))
+        var dOut = [Float](repeating: 0, count: mlpInput.count)
+        for (ds, scale) in zip(terms, termScale) {
+            let part = outputGradient(ds, scale: scale)
+            for j in dOut.indices { dOut[j] += part[j] }
+        }
+        let grad = mlp.backward(trace, outputGradient: dOut)
         adam.update(&mlp.parameters, gradients: grad)
         finishStep(strokes: strokes, cleanLoss: cleanLoss, total: total)
     }
