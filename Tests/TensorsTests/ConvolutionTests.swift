@@ -5,15 +5,7 @@ import Tensors
 /// against the adjoint identity ⟨dy, conv(x)⟩ = ⟨conv⊤(dy), x⟩ for bias-free convolutions,
 /// plus central differences on a few inputs.
 final class ConvolutionTests: XCTestCase {
-    struct LCG {
-        var state: UInt64
-        mutating func next() -> Float {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Float(state >> 40) / Float(1 << 24) - 0.5
-        }
-        mutating func array(_ n: Int) -> [Float] { (0..<n).map { _ in next() } }
-    }
-
+    typealias LCG = TestRandom
     /// Shapes that reach every code path: planes narrower than 8 columns, widths that are not
     /// multiples of 8, odd heights (a single last row), odd and even sizes under stride 2.
     let sizes = [(5, 6), (7, 7), (9, 17), (12, 16), (13, 21), (28, 28)]

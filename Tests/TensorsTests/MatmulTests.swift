@@ -1,14 +1,18 @@
 import XCTest
 import Tensors
 
-final class MatmulTests: XCTestCase {
-    struct LCG {
-        var state: UInt64
-        mutating func next() -> Float {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Float(state >> 40) / Float(1 << 24) - 0.5
-        }
+/// Deterministic values in [-0.5, 0.5) for the tests of this target.
+struct TestRandom {
+    var state: UInt64
+    mutating func next() -> Float {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return Float(state >> 40) / Float(1 << 24) - 0.5
     }
+    mutating func array(_ n: Int) -> [Float] { (0..<n).map { _ in next() } }
+}
+
+final class MatmulTests: XCTestCase {
+    typealias LCG = TestRandom
 
     func naive(_ a: Tensor, _ b: Tensor, _ ta: Bool, _ tb: Bool) -> Tensor {
         let m = ta ? a.shape[1] : a.shape[0], k = ta ? a.shape[0] : a.shape[1]
