@@ -385,4 +385,6 @@ extension Float {
 
 import Foundation
 
+/// `CLIPASCENE_CONV_BLAS=1` sends every dense convolution through im2col + OpenBLAS, the
+/// path our own kernels replaced: for timing one against the other in the same build.
 let convBLAS = getenvString("CLIPASCENE_CONV_BLAS") == "1"
