@@ -19,6 +19,9 @@ public struct PartSettings: Sendable, Codable, Equatable {
     public var widthLearningRate: Float = 5e-5
     public var gumbelTemperature: Float = 0.2
     public var keepThreshold: Float = 0.7
+    /// Balance the losses of the compared blocks with GradNorm instead of summing them (the
+    /// reference does for the foreground, whose loss has two depths, spec §4).
+    public var gradNorm = false
     public init() {}
 }
 
@@ -32,7 +35,6 @@ public final class PartSketcher: @unchecked Sendable {
     let encoder: any PerceptualEncoder
     let normalisation: EncoderInput
     let channelNormalisedLoss: Bool
-    let gradNormAcrossBlocks: Bool
     public let initialStrokes: [Stroke]
     let mlpInput: [Float]
     var mlp: MLP
@@ -66,7 +68,6 @@ public final class PartSketcher: @unchecked Sendable {
         }
         normalisation = encoder.normalisation
         channelNormalisedLoss = EncoderProfile.of(encoder).channelNormalised
-        gradNormAcrossBlocks = EncoderProfile.of(encoder).gradNormAcrossBlocks
         self.width = target.width
         self.height = target.height
         self.target = target
@@ -320,10 +321,10 @@ public final class PartSketcher: @unchecked Sendable {
             }
             return dOut
         }
-        // GradNorm across the compared blocks (CLIP's foreground, spec §4): each loss is
+        // GradNorm across the compared blocks (the foreground, spec §4): each loss is
         // back-propagated on its own to the points MLP, and weighted by how small its
         // parameter gradient is next to the others'.
-        if simplicity == nil && gradNormAcrossBlocks && gradients.count > 1 {
+        if simplicity == nil && settings.gradNorm && gradients.count > 1 {
             let perBlock = gradients.keys.sorted().map { b in mlp.backward(trace, outputGradient: outputGradient(strokeGradients([b: gradients[b]!]), scale: 1)) }
             let sizes = perBlock.map { g in g.reduce(0) { $0 + abs($1) } / Float(max(1, g.count)) }
             let sum = max(sizes.reduce(0, +), 1e-20), n = Float(perBlock.count)
@@ -336,12 +337,12 @@ public final class PartSketcher: @unchecked Sendable {
             finishStep(strokes: strokes, cleanLoss: cleanLoss, total: total)
             return
         }
-        // The perceptual terms the simplicity axis balances: one per compared block where the
-        // encoder's profile says so (CLIP, spec §4–5: each block its own GradNorm weight),
+        // The perceptual terms the simplicity axis balances: one per compared block under
+        // GradNorm (the foreground, spec §4–5: each block its own weight),
         // otherwise their weighted sum. `rawScale` turns a term back into the un-weighted
         // loss the ratio compares.
         let blocks = gradients.keys.sorted()
-        let perBlock = simplicity != nil && gradNormAcrossBlocks && blocks.count > 1
+        let perBlock = simplicity != nil && settings.gradNorm && blocks.count > 1
         let terms: [[StrokeGradient]] = perBlock ? blocks.map { strokeGradients([$0: gradients[$0]!]) } : [strokeGradients(gradients)]
         let rawScale: [Float] = perBlock ? blocks.map { 1 / (settings.layers.weights[$0] ?? 1) } : [1]
         let rawTotal = perBlock ? blocks.reduce(Float(0)) { $0 + (blockLosses[$1] ?? 0) / (settings.layers.weights[$1] ?? 1) } : total

@@ -33,9 +33,6 @@ public struct EncoderProfile: Sendable {
     /// Compare unit-length channel vectors (LPIPS-like, the default encoder) or the raw
     /// features (CLIP's L2 over every token and channel, spec §4).
     public let channelNormalised: Bool
-    /// Balance the losses of several blocks with GradNorm (the reference does, for CLIP's
-    /// foreground); otherwise they are simply summed with their weights.
-    public let gradNormAcrossBlocks: Bool
     public let depthRange: ClosedRange<Int>
 
     public static func of(_ encoder: any PerceptualEncoder) -> EncoderProfile {
@@ -45,11 +42,10 @@ public struct EncoderProfile: Sendable {
             // Blocks 2, 7, 8, 11 (spec §4); a smaller tower (tests) clamps them to its depth.
             return EncoderProfile(fidelityLevels: FidelityLevels.clip.map { level in
                                       LayerWeights(Dictionary(level.weights.map { (min($0.key, last), $0.value) }, uniquingKeysWith: +)) },
-                                  foregroundExtra: [min(4, last): 0.5], channelNormalised: false, gradNormAcrossBlocks: true,
-                                  depthRange: 0...last)
+                                  foregroundExtra: [min(4, last): 0.5], channelNormalised: false, depthRange: 0...last)
         default:
             return EncoderProfile(fidelityLevels: FidelityLevels.efficientNet, foregroundExtra: [:], channelNormalised: true,
-                                  gradNormAcrossBlocks: false, depthRange: 1...last)
+                                  depthRange: 1...last)
         }
     }
 

@@ -52,6 +52,7 @@ public final class SceneSketch: @unchecked Sendable {
             var fgSettings = settings
             fgSettings.seed = settings.seed &+ 1
             fgSettings.layers = EncoderProfile.of(encoder).foregroundLayers(settings.layers)
+            fgSettings.gradNorm = true
             foreground = PartSketcher(target: fg, saliency: Saliency.map(fg, encoder: encoder), encoder: encoder,
                                       settings: fgSettings)
         } else {
