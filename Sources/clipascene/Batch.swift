@@ -11,7 +11,7 @@ struct Batch: ParsableCommand {
         discussion: """
         Each manifest line is an object: {"image": PATH, "id": NAME, "paths": 64, "fidelity": 0, \
         "simplicity": 0, "iterations": 200, "simplicityIterations": 100, "seed": 0, "depth": N, \
-        "mask": "auto"|"none"|PATH, "background": "auto"|PATH, "matrix": false}; only "image" is \
+        "mask": "auto"|"none"|PATH, "background": "auto"|PATH, "encoder": NAME, "matrix": false}; only "image" is \
         required, relative paths are taken from the manifest's folder. Each item is written to \
         OUT/<id>/ by a rename, so it appears whole or not at all; a rerun skips finished items. \
         Failed items get OUT/<id>/error.json and the batch goes on. Exit code 1 if any item failed.
@@ -63,7 +63,8 @@ struct Batch: ParsableCommand {
         let summaryPath = "\(out)/summary-\(shardIndex)-of-\(shardCount).jsonl"
         var summary: [String] = []
         var failed = 0
-        var models: (encoder: any PerceptualEncoder, masker: SubjectMasker)? = nil
+        // Loaded on first use, per encoder name (most manifests use one).
+        var models: [String: (encoder: any PerceptualEncoder, masker: SubjectMasker)] = [:]
         let started = Date()
         for (k, item) in mine.enumerated() {
             let dir = "\(out)/\(item.id)"
@@ -77,8 +78,8 @@ struct Batch: ParsableCommand {
             } else {
                 do {
                     if let problem = item.problem { throw UserFacingError(description: problem) }
-                    let loaded = try models ?? loadModels()
-                    models = loaded
+                    let loaded = try models[item.encoder] ?? loadModels(encoder: item.encoder)
+                    models[item.encoder] = loaded
                     let loss = try item.run(into: dir, models: loaded)
                     record["status"] = "ok"
                     record["seconds"] = Date().timeIntervalSince(t0)
@@ -114,6 +115,7 @@ struct BatchItem {
     var image: String = ""
     var abstraction = Abstraction()
     var mask = "auto", background = "auto"
+    var encoder = PerceptionModels.defaultEncoder
     var matrix = false
     /// Why the line cannot run (bad JSON, a missing image field, bad options); reported as a failed item.
     var problem: String?
@@ -143,7 +145,7 @@ struct BatchItem {
 
     mutating func configure(_ o: [String: Any], base: URL) {
         let known: Set<String> = ["image", "id", "paths", "fidelity", "simplicity", "iterations", "simplicityIterations",
-                                  "seed", "depth", "mask", "background", "matrix", "learningRate", "augmentations"]
+                                  "seed", "depth", "mask", "background", "matrix", "learningRate", "augmentations", "encoder"]
         func path(_ p: String) -> String { p.hasPrefix("/") ? p : base.appendingPathComponent(p).path }
         func int(_ key: String) -> Int? { (o[key] as? NSNumber).map { $0.intValue } }
         guard let image = o["image"] as? String, !image.isEmpty else { problem = "line \(line): \"image\" (a path) is required"; return }
@@ -168,7 +170,15 @@ struct BatchItem {
         if let m = o["mask"] as? String { mask = m == "auto" || m == "none" ? m : path(m) }
         if let b = o["background"] as? String { background = b == "auto" ? b : path(b) }
         matrix = (o["matrix"] as? Bool) ?? false
-        do { try abstraction.validate() } catch { problem = "line \(line): \(error)" }
+        if let e = o["encoder"] as? String {
+            guard PerceptionModels.encoderNames.contains(e) else {
+                problem = "line \(line): encoder must be one of: \(PerceptionModels.encoderNames.joined(separator: ", ")); got '\(e)'"
+                return
+            }
+            encoder = e
+        }
+        // Raw depths are checked against the item's encoder when its session starts.
+        do { try abstraction.validate(depths: Abstraction.depthRange) } catch { problem = "line \(line): \(error)" }
     }
 
     /// FNV-1a of the id: stable across runs, machines and manifest order.

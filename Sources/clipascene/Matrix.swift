@@ -37,6 +37,9 @@ struct Matrix: ParsableCommand {
     @Option(help: "Output folder.")
     var out: String = "out/matrix"
 
+    @Option(help: "Perceptual encoder (\(PerceptionModels.encoderNames.joined(separator: ", "))).")
+    var encoder: String = PerceptionModels.defaultEncoder
+
     func levels(_ text: String, _ range: ClosedRange<Int>, _ name: String) throws -> [Int] {
         let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !values.isEmpty, values.allSatisfy({ $0.map(range.contains) ?? false }) else {
@@ -57,9 +60,12 @@ struct Matrix: ParsableCommand {
                                            simplicities: try levels(simplicities, 0...SimplicityLevels.maximum, "simplicities"),
                                            base: base)
         } catch let e as AbstractionError { throw ValidationError(e.description) }
+        guard PerceptionModels.encoderNames.contains(encoder) else {
+            throw ValidationError("--encoder must be one of: \(PerceptionModels.encoderNames.joined(separator: ", ")); got '\(encoder)'")
+        }
         let photo = try loadPhoto(image)
         let start = Date()
-        let (encoder, masker) = try loadModels()
+        let (encoder, masker) = try loadModels(encoder: self.encoder)
         let mask = try masker.mask(photo)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         var progress: ProgressLine? = nil

@@ -78,14 +78,17 @@ final class BatchCommandTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let manifest = dir.appendingPathComponent("items.jsonl")
-        try "{\"image\":\"nowhere.png\"}\nnot json\n{\"image\":\"x.png\",\"fidelity\":9}\n".write(to: manifest, atomically: true, encoding: .utf8)
+        try ("{\"image\":\"nowhere.png\"}\nnot json\n{\"image\":\"x.png\",\"fidelity\":9}\n"
+             + "{\"image\":\"y.png\",\"encoder\":\"vgg\"}\n").write(to: manifest, atomically: true, encoding: .utf8)
         let r = try runCLI(["batch", manifest.path, "--out", dir.appendingPathComponent("out").path])
         XCTAssertEqual(r.status, 1)
-        XCTAssertTrue(r.stderr.contains("3 failed"), r.stderr)
-        for id in ["nowhere", "line-2", "x"] {
+        XCTAssertTrue(r.stderr.contains("4 failed"), r.stderr)
+        for id in ["nowhere", "line-2", "x", "y"] {
             let data = try Data(contentsOf: dir.appendingPathComponent("out/\(id)/error.json"))
             XCTAssertNotNil(try JSONSerialization.jsonObject(with: data) as? [String: Any], id)
         }
+        let encoderError = try String(contentsOf: dir.appendingPathComponent("out/y/error.json"), encoding: .utf8)
+        XCTAssertTrue(encoderError.contains("clip-vit-b32"), encoderError)
         let bad = try runCLI(["batch", manifest.path, "--out", "/tmp/x", "--shard", "2/2"])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("0 ≤ I < N"), bad.stderr)
