@@ -13,6 +13,8 @@ public final class CLIPVisual: Sendable {
     public var tokens: Int { grid * grid + 1 }
     public var resolution: Int { grid * patch }
     public static let layerNormEpsilon: Float = 1e-5
+    /// Blocks of the official ViT-B/32 image tower.
+    public static let officialLayers = 12
     /// The input normalisation this tower expects.
     public static let normalisation = EncoderInput.clip
 
@@ -135,13 +137,14 @@ public final class CLIPVisual: Sendable {
         var blocks: [BlockTrace] = []
         /// Residual stream after each block computed: [batch × tokens × width].
         public var features: [[Float]] = []
-        /// Head-averaged attention of each block computed: [batch × tokens × tokens].
+        /// Head-averaged attention of each block computed, [batch × tokens × tokens], when
+        /// asked for (`keepAttention`; the saliency needs it, the loss does not).
         public var attention: [[Float]] = []
     }
 
     /// Runs images (channel-major [3 × batch × H × W], H = W = `resolution`, normalised)
     /// through block `depth`. Keeps what backward needs when `keepTrace` is set.
-    public func forward(_ input: FeatureMap, through depth: Int, keepTrace: Bool = true) -> Trace {
+    public func forward(_ input: FeatureMap, through depth: Int, keepTrace: Bool = true, keepAttention: Bool = false) -> Trace {
         precondition(input.channels == 3 && input.height == resolution && input.width == resolution,
                      "the CLIP tower takes 3 × \(resolution) × \(resolution) input, got \(input.channels) × \(input.height) × \(input.width)")
         precondition((0..<layers).contains(depth), "depth must be 0…\(layers - 1), got \(depth)")
@@ -184,7 +187,7 @@ public final class CLIPVisual: Sendable {
             apply(blk.projection, activated, rows: rows, into: &m)
             add(&x, m)
             trace.features.append(x)
-            trace.attention.append(headAverage(probabilities, batch: b))
+            if keepAttention { trace.attention.append(headAverage(probabilities, batch: b)) }
             if keepTrace {
                 trace.blocks.append(BlockTrace(normalised1: n1, rstd1: r1, qkv: qkv, attention: probabilities,
                                                normalised2: n2, rstd2: r2, hidden: hidden))
@@ -442,7 +445,7 @@ public final class CLIPVisual: Sendable {
     /// grid × grid map (upsampling and min-max are the caller's, as for any encoder).
     public func attentionSaliency(_ input: FeatureMap) -> (map: [Float], side: Int) {
         precondition(input.batch == 1, "saliency takes one image")
-        let trace = forward(input, through: layers - 1, keepTrace: false)
+        let trace = forward(input, through: layers - 1, keepTrace: false, keepAttention: true)
         let t = tokens
         var map = [Float](repeating: 0, count: grid * grid)
         for a in trace.attention {

@@ -326,11 +326,8 @@ public final class PartSketcher: @unchecked Sendable {
         // parameter gradient is next to the others'.
         if simplicity == nil && settings.gradNorm && gradients.count > 1 {
             let perBlock = gradients.keys.sorted().map { b in mlp.backward(trace, outputGradient: outputGradient(strokeGradients([b: gradients[b]!]), scale: 1)) }
-            let sizes = perBlock.map { g in g.reduce(0) { $0 + abs($1) } / Float(max(1, g.count)) }
-            let sum = max(sizes.reduce(0, +), 1e-20), n = Float(perBlock.count)
             var grad = [Float](repeating: 0, count: perBlock[0].count)
-            for (g, size) in zip(perBlock, sizes) {
-                let weight = (sum - size) / ((n - 1) * sum)
+            for (g, weight) in zip(perBlock, Self.gradNormWeights(perBlock)) {
                 for j in grad.indices { grad[j] += weight * g[j] }
             }
             adam.update(&mlp.parameters, gradients: grad)
@@ -362,10 +359,8 @@ public final class PartSketcher: @unchecked Sendable {
                 simp.mlp.backward(wt, outputGradient: probs.indices.map { ds[$0].halfWidth * settings.halfWidth * chain[$0] })
             }
             let gWidth = simp.mlp.backward(wt, outputGradient: probs.indices.map { chain[$0] / n })
-            // GradNorm over the width MLP: w_i = (G − g_i) / ((n − 1) G), g = mean |∂L_i/∂θ|.
-            let sizes = (gTerms + [gWidth]).map { g in g.reduce(0) { $0 + abs($1) } / Float(max(1, g.count)) }
-            let gradSum = max(sizes.reduce(0, +), 1e-20), count = Float(sizes.count)
-            let weights = sizes.map { (gradSum - $0) / ((count - 1) * gradSum) }
+            // GradNorm over the width MLP.
+            let weights = Self.gradNormWeights(gTerms + [gWidth])
             let residual = widthLoss - simp.ratio * rawTotal
             for i in terms.indices { termScale[i] = weights[i] - 2 * residual * simp.ratio * rawScale[i] }
             let widthScale = weights[terms.count] + 2 * residual
@@ -383,6 +378,14 @@ public final class PartSketcher: @unchecked Sendable {
         let grad = mlp.backward(trace, outputGradient: dOut)
         adam.update(&mlp.parameters, gradients: grad)
         finishStep(strokes: strokes, cleanLoss: cleanLoss, total: total)
+    }
+
+    /// GradNorm's loss weights from each loss's parameter gradient (spec §4):
+    /// w_i = (G − g_i) / ((n − 1) G), g_i = mean |∂L_i/∂θ|, G = Σ g.
+    static func gradNormWeights(_ gradients: [[Float]]) -> [Float] {
+        let sizes = gradients.map { g in g.reduce(0) { $0 + abs($1) } / Float(max(1, g.count)) }
+        let sum = max(sizes.reduce(0, +), 1e-20), n = Float(gradients.count)
+        return sizes.map { (sum - $0) / ((n - 1) * sum) }
     }
 
     private func finishStep(strokes: [Stroke], cleanLoss: Float, total: Float) {

@@ -36,8 +36,19 @@ public struct EncoderProfile: Sendable {
     public let depthRange: ClosedRange<Int>
 
     public static func of(_ encoder: any PerceptualEncoder) -> EncoderProfile {
-        let last = encoder.blockCount - 1
-        switch encoder.name {
+        named(encoder.name, blocks: encoder.blockCount)
+    }
+
+    /// The profile of an encoder known by name, before its weights are loaded (the full-size
+    /// networks' block counts), e.g. to check a raw depth on the command line.
+    public static func named(_ name: String) -> EncoderProfile? {
+        let blocks = ["efficientnet-lite0": EfficientNetLite0.blockCount, "clip-vit-b32": CLIPVisual.officialLayers][name]
+        return blocks.map { named(name, blocks: $0) }
+    }
+
+    static func named(_ name: String, blocks: Int) -> EncoderProfile {
+        let last = blocks - 1
+        switch name {
         case "clip-vit-b32":
             // Blocks 2, 7, 8, 11 (spec §4); a smaller tower (tests) clamps them to its depth.
             return EncoderProfile(fidelityLevels: FidelityLevels.clip.map { level in

@@ -33,8 +33,8 @@ public struct Abstraction: Codable, Sendable, Equatable {
     public static let depthRange = 0...(EfficientNetLite0.blockCount - 1)
 
     /// Throws an error that names the valid range of the first bad value; `depths` is the
-    /// encoder's range of raw depths.
-    public func validate(depths: ClosedRange<Int> = 1...(EfficientNetLite0.blockCount - 1)) throws {
+    /// encoder's range of raw depths (by default any encoder's: a session narrows it).
+    public func validate(depths: ClosedRange<Int> = Self.depthRange) throws {
         func check(_ ok: Bool, _ message: String) throws { if !ok { throw AbstractionError(message) } }
         try check(Self.fidelityRange.contains(fidelity), "fidelity must be 0…3, got \(fidelity)")
         try check((0...SimplicityLevels.maximum).contains(simplicity),

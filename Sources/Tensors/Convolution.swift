@@ -300,15 +300,7 @@ func applyEpilogue(_ e: ProductEpilogue, rows: Int, columns n: Int, stride: Int?
     parallelFor(rows) { range in
         for i in range {
             let row = cp.value + i * ld
-            for j in 0..<n {
-                var v = row[j]
-                if let bias = ep.value.bias { v += bias[i] }
-                if ep.value.relu { v = max(0, v) }
-                if ep.value.relu6 { v = min(6, max(0, v)) }
-                if let mask = ep.value.passInsideReLU6, !(mask[i * ld + j] > 0 && mask[i * ld + j] < 6) { v = 0 }
-                if let add = ep.value.addend { v += add[i * ld + j] }
-                row[j] = v
-            }
+            for j in 0..<n { row[j] = ep.value.apply(row[j], row: i, at: i * ld + j) }
         }
     }
 }
@@ -354,14 +346,7 @@ public enum Activation {
         dy.data.withUnsafeMutableBufferPointer { g in
             y.data.withUnsafeBufferPointer { v in
                 guard let gb = g.baseAddress, let vb = v.baseAddress else { return }
-                var i = 0
-                while i + 8 <= g.count {
-                    let out = load8(vb + i)
-                    let pass = (out .> 0) .& (out .< 6)
-                    store8(SIMD8<Float>(repeating: 0).replacing(with: load8(gb + i), where: pass), gb + i)
-                    i += 8
-                }
-                while i < g.count { if !(v[i] > 0 && v[i] < 6) { g[i] = 0 }; i += 1 }
+                passInsideReLU6(gb, vb, count: g.count)
             }
         }
     }

@@ -158,9 +158,6 @@ struct ShiftedJob {
             for c in 0..<inChannels { acc += a[t * inChannels + c] * b[c * planeP] }
         }
         let offset = o * ldc + oy * outWidth + ox
-        if let bias = epilogue.bias { acc += bias[o] }
-        if epilogue.relu { acc = max(0, acc) }
-        if epilogue.relu6 { acc = min(6, max(0, acc)) }
-        out[offset] = acc
+        out[offset] = epilogue.apply(acc, row: o, at: offset)
     }
 }

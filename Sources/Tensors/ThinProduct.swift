@@ -48,7 +48,20 @@ public func thinProduct(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: Unsa
     }
 }
 
-extension ProductEpilogue: @unchecked Sendable {}
+extension ProductEpilogue: @unchecked Sendable {
+    /// The epilogue of one output value `v` in row `row`, at `offset` in C's layout (the
+    /// scalar paths; the kernels apply the same steps eight lanes at a time).
+    @inline(__always)
+    func apply(_ v: Float, row: Int, at offset: Int) -> Float {
+        var r = v
+        if let bias { r += bias[row] }
+        if relu { r = max(0, r) }
+        if relu6 { r = min(6, max(0, r)) }
+        if let mask = passInsideReLU6, !(mask[offset] > 0 && mask[offset] < 6) { r = 0 }
+        if let addend { r += addend[offset] }
+        return r
+    }
+}
 
 enum ThinProductKernel {
     @inline(__always)
@@ -98,13 +111,7 @@ enum ThinProductKernel {
             for j in cols {
                 var acc: Float = 0
                 for p in 0..<k { acc += a[i * k + p] * b[p * ldb + j] }
-                let offset = i * ldc + j
-                if let bias = e.bias { acc += bias[i] }
-                if e.relu { acc = max(0, acc) }
-                if e.relu6 { acc = min(6, max(0, acc)) }
-                if let mask = e.passInsideReLU6, !(mask[offset] > 0 && mask[offset] < 6) { acc = 0 }
-                if let add = e.addend { acc += add[offset] }
-                c[offset] = acc
+                c[i * ldc + j] = e.apply(acc, row: i, at: i * ldc + j)
             }
         }
     }

@@ -170,15 +170,12 @@ struct BatchItem {
         if let m = o["mask"] as? String { mask = m == "auto" || m == "none" ? m : path(m) }
         if let b = o["background"] as? String { background = b == "auto" ? b : path(b) }
         matrix = (o["matrix"] as? Bool) ?? false
-        if let e = o["encoder"] as? String {
-            guard PerceptionModels.encoderNames.contains(e) else {
-                problem = "line \(line): encoder must be one of: \(PerceptionModels.encoderNames.joined(separator: ", ")); got '\(e)'"
-                return
-            }
-            encoder = e
+        if let e = o["encoder"] as? String { encoder = e }
+        guard let profile = EncoderProfile.named(encoder) else {
+            problem = "line \(line): encoder must be one of: \(PerceptionModels.encoderNames.joined(separator: ", ")); got '\(encoder)'"
+            return
         }
-        // Raw depths are checked against the item's encoder when its session starts.
-        do { try abstraction.validate(depths: Abstraction.depthRange) } catch { problem = "line \(line): \(error)" }
+        do { try abstraction.validate(depths: profile.depthRange) } catch { problem = "line \(line): \(error)" }
     }
 
     /// FNV-1a of the id: stable across runs, machines and manifest order.

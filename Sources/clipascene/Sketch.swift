@@ -68,10 +68,10 @@ struct Sketch: ParsableCommand {
 
     /// Checked before any model loads, with the engine's own rules and messages.
     func validate() throws {
-        do { try abstraction.validate() } catch let e as AbstractionError { throw ValidationError(e.description) }
-        guard PerceptionModels.encoderNames.contains(encoder) else {
+        guard let profile = EncoderProfile.named(encoder) else {
             throw ValidationError("--encoder must be one of: \(PerceptionModels.encoderNames.joined(separator: ", ")); got '\(encoder)'")
         }
+        do { try abstraction.validate(depths: profile.depthRange) } catch let e as AbstractionError { throw ValidationError(e.description) }
     }
 
     func run() throws {

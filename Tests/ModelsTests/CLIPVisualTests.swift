@@ -50,7 +50,7 @@ final class CLIPVisualTests: XCTestCase {
     func testFeaturesAndAttentionMatchPyTorch() throws {
         let g = try golden()
         let tower = try CLIPVisual(path: archive, heads: g.heads)
-        let trace = tower.forward(input(g), through: g.layers - 1, keepTrace: false)
+        let trace = tower.forward(input(g), through: g.layers - 1, keepTrace: false, keepAttention: true)
         for (key, want) in g.features {
             let block = try XCTUnwrap(Int(key))
             let got = trace.features[block]
