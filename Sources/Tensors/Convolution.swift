@@ -64,6 +64,7 @@ public struct Conv2D: Sendable {
     /// The convolution plus bias, then ReLU (`relu`) or ReLU6 (`relu6`) when set.
     public func forward(_ x: FeatureMap, relu: Bool = false, relu6: Bool = false) -> FeatureMap {
         precondition(x.channels == inChannels, "conv expects \(inChannels) channels, got \(x.channels)")
+        if winogradApplies(outputWidth: geometry(x).2) { return forwardWinograd(x, relu: relu, relu6: relu6) }
         if stride == 1 && kernel > 1 && !convBLAS { return forwardShifted(x, relu: relu, relu6: relu6) }
         let (p, ho, wo) = geometry(x)
         let total = x.batch * ho * wo

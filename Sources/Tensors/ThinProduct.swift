@@ -37,12 +37,13 @@ public func thinProduct(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: Unsa
         for block in range {
             // The last block overlaps the one before: same outputs, written twice.
             let j = min(block * colBlock, n - colBlock)
+            // Rows in blocks of 4; the last may overlap the block before it. (Blocks of 6 rows,
+            // 12 accumulators, were slower: LLVM hoists the six broadcasts and spills.)
             var i = 0
-            while true {
-                if i + rowBlock > m { i = m - rowBlock }
-                ThinProductKernel.block4x16(i: i, j: j, k: k, ap.value, bp.value, ldb, cp.value, ldc, ep.value)
-                if i + rowBlock >= m { break }
-                i += rowBlock
+            while i < m {
+                let r = min(i, m - rowBlock)
+                ThinProductKernel.block4x16(i: r, j: j, k: k, ap.value, bp.value, ldb, cp.value, ldc, ep.value)
+                i = r + rowBlock
             }
         }
     }
@@ -83,18 +84,20 @@ enum ThinProductKernel {
                           _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ e: ProductEpilogue) {
         var c00 = SIMD8<Float>(), c01 = SIMD8<Float>(), c10 = SIMD8<Float>(), c11 = SIMD8<Float>()
         var c20 = SIMD8<Float>(), c21 = SIMD8<Float>(), c30 = SIMD8<Float>(), c31 = SIMD8<Float>()
-        let a0 = a + i * k
+        // One pointer per row of A: indexing a0[r·k + p] would re-check r·k + p for overflow
+        // inside the loop (measured: a third more instructions than FMAs).
+        let a0 = a + i * k, a1 = a0 + k, a2 = a1 + k, a3 = a2 + k
         var row = b + j
         for p in 0..<k {
             let b0 = load8(row), b1 = load8(row + 8)
             row += ldb
             var s = SIMD8<Float>(repeating: a0[p])
             c00 = c00.addingProduct(s, b0); c01 = c01.addingProduct(s, b1)
-            s = SIMD8<Float>(repeating: a0[k + p])
+            s = SIMD8<Float>(repeating: a1[p])
             c10 = c10.addingProduct(s, b0); c11 = c11.addingProduct(s, b1)
-            s = SIMD8<Float>(repeating: a0[2 * k + p])
+            s = SIMD8<Float>(repeating: a2[p])
             c20 = c20.addingProduct(s, b0); c21 = c21.addingProduct(s, b1)
-            s = SIMD8<Float>(repeating: a0[3 * k + p])
+            s = SIMD8<Float>(repeating: a3[p])
             c30 = c30.addingProduct(s, b0); c31 = c31.addingProduct(s, b1)
         }
         @inline(__always) func put(_ v: SIMD8<Float>, _ r: Int, _ dj: Int) {

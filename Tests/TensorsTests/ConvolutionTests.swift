@@ -91,6 +91,35 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    /// A dense convolution by its definition, in Double.
+    func directConv(_ x: FeatureMap, _ weight: [Float], _ bias: [Float], outChannels cout: Int, k: Int, s: Int, d: Int,
+                    padding p: Padding, relu: Bool) -> (values: [Double], height: Int, width: Int) {
+        let cin = x.channels, batch = x.batch, h = x.height, w = x.width
+        let ho = convOutputSize(h, kernel: k, stride: s, dilation: d, padBefore: p.top, padAfter: p.bottom)
+        let wo = convOutputSize(w, kernel: k, stride: s, dilation: d, padBefore: p.left, padAfter: p.right)
+        var out = [Double](repeating: 0, count: cout * batch * ho * wo)
+        for o in 0..<cout {
+            for n in 0..<batch {
+                for oy in 0..<ho {
+                    for ox in 0..<wo {
+                        var acc = Double(bias[o])
+                        for c in 0..<cin {
+                            for ky in 0..<k {
+                                for kx in 0..<k {
+                                    let iy = oy * s + ky * d - p.top, ix = ox * s + kx * d - p.left
+                                    guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+                                    acc += Double(weight[((o * cin + c) * k + ky) * k + kx]) * Double(x.data[((c * batch + n) * h + iy) * w + ix])
+                                }
+                            }
+                        }
+                        out[((o * batch + n) * ho + oy) * wo + ox] = relu ? max(0, acc) : acc
+                    }
+                }
+            }
+        }
+        return (out, ho, wo)
+    }
+
     func testConv2DForwardMatchesTheDefinition() {
         var rng = LCG(state: 6)
         // Stride 1 runs the shifted product (4×16 and 1×16 blocks, scalar below 16 columns);
@@ -105,27 +134,35 @@ final class ConvolutionTests: XCTestCase {
             let x = FeatureMap(channels: cin, batch: batch, height: h, width: w, data: rng.array(cin * batch * h * w))
             for relu in [false, true] {
                 let y = conv.forward(x, relu: relu)
-                for o in 0..<cout {
-                    for n in 0..<batch {
-                        for oy in 0..<y.height {
-                            for ox in 0..<y.width {
-                                var acc = Double(bias[o])
-                                for c in 0..<cin {
-                                    for ky in 0..<k {
-                                        for kx in 0..<k {
-                                            let iy = oy * s + ky * d - p.top, ix = ox * s + kx * d - p.left
-                                            guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
-                                            acc += Double(weight[((o * cin + c) * k + ky) * k + kx]) * Double(x.data[((c * batch + n) * h + iy) * w + ix])
-                                        }
-                                    }
-                                }
-                                if relu { acc = max(0, acc) }
-                                XCTAssertEqual(y.data[((o * batch + n) * y.height + oy) * y.width + ox], Float(acc), accuracy: 1e-5,
-                                               "k \(k) s \(s) d \(d) cout \(cout) w \(w) at \(o),\(n),\(oy),\(ox)")
-                            }
-                        }
-                    }
+                let ref = directConv(x, weight, bias, outChannels: cout, k: k, s: s, d: d, padding: p, relu: relu)
+                XCTAssertEqual([y.height, y.width], [ref.height, ref.width])
+                for (i, v) in ref.values.enumerated() {
+                    XCTAssertEqual(y.data[i], Float(v), accuracy: 1e-5, "k \(k) s \(s) d \(d) cout \(cout) w \(w) at \(i)")
                 }
+            }
+        }
+    }
+
+    /// Winograd F(4×4, 3×3) (3×3, stride 1, ≥ 8 input channels, ≥ 64 output columns): widths
+    /// and heights that leave partial tiles and a partial last vector of tiles, channel counts
+    /// that leave row remainders in the products, symmetric and one-sided padding.
+    func testWinogradConvolutionMatchesTheDefinition() {
+        var rng = LCG(state: 16)
+        for (cin, cout, h, w, pad) in [(8, 4, 5, 64, Padding(1)), (13, 6, 9, 70, Padding(1)),
+                                       (16, 17, 12, 67, Padding(top: 0, left: 0, bottom: 2, right: 2)),
+                                       (9, 5, 3, 130, Padding(top: 2, left: 1, bottom: 0, right: 1))] {
+            let batch = 2
+            let weight = rng.array(cout * cin * 9), bias = rng.array(cout)
+            let conv = Conv2D(weight: weight, bias: bias, inChannels: cin, outChannels: cout, kernel: 3, padding: pad)
+            let x = FeatureMap(channels: cin, batch: batch, height: h, width: w, data: rng.array(cin * batch * h * w))
+            for relu in [false, true] {
+                let y = conv.forward(x, relu: relu)
+                let ref = directConv(x, weight, bias, outChannels: cout, k: 3, s: 1, d: 1, padding: pad, relu: relu)
+                XCTAssertEqual([y.height, y.width], [ref.height, ref.width])
+                let scale = ref.values.map(abs).max() ?? 1
+                var worst = 0.0
+                for (i, v) in ref.values.enumerated() { worst = max(worst, abs(Double(y.data[i]) - v)) }
+                XCTAssertLessThan(worst / scale, 1e-5, "cin \(cin) cout \(cout) \(h)×\(w) relu \(relu)")
             }
         }
     }
