@@ -162,9 +162,12 @@ public struct DepthwiseConv: Sendable {
                                             DepthwiseKernel.correlate(origin, pitch: pitch, phaseSize: 0, stride: 1, taps,
                                                                       th: cl.th, tw: cl.tw, bias: 0, co, outPitch: mw,
                                                                       height: mh, width: mw, relu6: false)
+                                            // Every s-th column of the class's rows (a pointer step, not an
+                                            // index product: checked products made this loop half the backward).
                                             for m in 0..<mh {
-                                                let row = out + (m * s + cl.py) * w + cl.px, from = co + m * mw
-                                                for n in 0..<mw { row[n * s] = from[n] }
+                                                var to = out + (m * s + cl.py) * w + cl.px
+                                                let from = co + m * mw
+                                                for n in 0..<mw { to.pointee = from[n]; to += s }
                                             }
                                         }
                                     }

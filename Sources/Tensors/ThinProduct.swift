@@ -30,19 +30,48 @@ public func thinProduct(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: Unsa
         ThinProductKernel.scalar(rows: 0..<m, cols: 0..<n, k: k, a, b, ldb, c, ldc, epilogue)
         return
     }
-    let blocks = (n + colBlock - 1) / colBlock
     let (ap, bp, cp) = (UncheckedSendable(a), UncheckedSendable(b), UncheckedSendable(c))
     let ep = UncheckedSendable(epilogue)
-    parallelFor(blocks, minChunk: 8) { range in
-        for block in range {
-            // The last block overlaps the one before: same outputs, written twice.
-            let j = min(block * colBlock, n - colBlock)
-            // Rows in blocks of 4; the last may overlap the block before it. (Blocks of 6 rows,
-            // 12 accumulators, were slower: LLVM hoists the six broadcasts and spills.)
+    let tile = ThinProductKernel.tileColumns
+    guard n >= tile, k >= 8, ldb >= ThinProductKernel.packMinLdb else {
+        // Narrow products, or rows of B close together: 16-column blocks straight from B.
+        let blocks = (n + colBlock - 1) / colBlock
+        parallelFor(blocks, minChunk: 8) { range in
+            for block in range {
+                // The last block overlaps the one before: same outputs, written twice.
+                let j = min(block * colBlock, n - colBlock)
+                ThinProductKernel.rowBlocks(m: m, j: j, k: k, ap.value, bp.value + j, ldb, cp.value, ldc, ep.value)
+            }
+        }
+        return
+    }
+    // Wide products with rows of B far apart: B in tiles of 64 columns, each copied once into
+    // a contiguous panel used by every 4-row block of A. Read straight from B, the k rows of a
+    // block sit a page or more apart and a block touched k pages: TLB misses measured as the
+    // top stall (96×16 by 16×37632: 20 → 45 GF/s). C is written 64 values per row per tile.
+    // Columns past the last whole tile run as 16-column blocks from B (one more unit).
+    let tiles = n / tile
+    parallelFor(tiles + (n % tile == 0 ? 0 : 1), minChunk: 2) { range in
+        let panel = UnsafeMutablePointer<Float>.allocate(capacity: k * tile)
+        defer { panel.deallocate() }
+        for t in range {
+            guard t < tiles else {
+                var j = tiles * tile
+                while j < n {
+                    let jj = min(j, n - colBlock)
+                    ThinProductKernel.rowBlocks(m: m, j: jj, k: k, ap.value, bp.value + jj, ldb, cp.value, ldc, ep.value)
+                    j = jj + colBlock
+                }
+                continue
+            }
+            let j0 = t * tile
+            for p in 0..<k { (panel + p * tile).update(from: bp.value + p * ldb + j0, count: tile) }
             var i = 0
             while i < m {
                 let r = min(i, m - rowBlock)
-                ThinProductKernel.block4x16(i: r, j: j, k: k, ap.value, bp.value, ldb, cp.value, ldc, ep.value)
+                for jb in stride(from: 0, to: tile, by: colBlock) {
+                    ThinProductKernel.block4x16(i: r, j: j0 + jb, k: k, ap.value, panel + jb, tile, cp.value, ldc, ep.value)
+                }
                 i = r + rowBlock
             }
         }
@@ -65,6 +94,23 @@ extension ProductEpilogue: @unchecked Sendable {
 }
 
 enum ThinProductKernel {
+    /// Columns of B copied into one contiguous panel (64 × k floats: ≤ 32 KB for k ≤ 128).
+    static let tileColumns = 64
+    /// B's row distance from which panels are packed (measured: packing pays from ~1 KB rows).
+    static let packMinLdb = 256
+
+    /// Every 4-row block of C's columns j ..< j + 16 (the last block may overlap the one before).
+    @inline(__always)
+    static func rowBlocks(m: Int, j: Int, k: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ ldb: Int,
+                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ e: ProductEpilogue) {
+        var i = 0
+        while i < m {
+            let r = min(i, m - 4)
+            block4x16(i: r, j: j, k: k, a, b, ldb, c, ldc, e)
+            i = r + 4
+        }
+    }
+
     @inline(__always)
     static func finish(_ v: SIMD8<Float>, row: Int, at offset: Int, _ e: ProductEpilogue) -> SIMD8<Float> {
         var r = v
@@ -79,6 +125,8 @@ enum ThinProductKernel {
         return r
     }
 
+    /// C[i ..< i+4][j ..< j+16] from A's rows i ..< i+4 and `b`, the block's first column of B
+    /// (or of a packed panel) with row distance ldb.
     @inline(__always)
     static func block4x16(i: Int, j: Int, k: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ ldb: Int,
                           _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ e: ProductEpilogue) {
@@ -87,7 +135,7 @@ enum ThinProductKernel {
         // One pointer per row of A: indexing a0[r·k + p] would re-check r·k + p for overflow
         // inside the loop (measured: a third more instructions than FMAs).
         let a0 = a + i * k, a1 = a0 + k, a2 = a1 + k, a3 = a2 + k
-        var row = b + j
+        var row = b
         for p in 0..<k {
             let b0 = load8(row), b1 = load8(row + 8)
             row += ldb
@@ -100,12 +148,11 @@ enum ThinProductKernel {
             s = SIMD8<Float>(repeating: a3[p])
             c30 = c30.addingProduct(s, b0); c31 = c31.addingProduct(s, b1)
         }
-        @inline(__always) func put(_ v: SIMD8<Float>, _ r: Int, _ dj: Int) {
-            let offset = (i + r) * ldc + j + dj
-            store8(finish(v, row: i + r, at: offset, e), c + offset)
-        }
-        put(c00, 0, 0); put(c01, 0, 8); put(c10, 1, 0); put(c11, 1, 8)
-        put(c20, 2, 0); put(c21, 2, 8); put(c30, 3, 0); put(c31, 3, 8)
+        let o0 = i * ldc + j, o1 = o0 + ldc, o2 = o1 + ldc, o3 = o2 + ldc
+        store8(finish(c00, row: i, at: o0, e), c + o0); store8(finish(c01, row: i, at: o0 + 8, e), c + o0 + 8)
+        store8(finish(c10, row: i + 1, at: o1, e), c + o1); store8(finish(c11, row: i + 1, at: o1 + 8, e), c + o1 + 8)
+        store8(finish(c20, row: i + 2, at: o2, e), c + o2); store8(finish(c21, row: i + 2, at: o2 + 8, e), c + o2 + 8)
+        store8(finish(c30, row: i + 3, at: o3, e), c + o3); store8(finish(c31, row: i + 3, at: o3 + 8, e), c + o3 + 8)
     }
 
     static func scalar(rows: Range<Int>, cols: Range<Int>, k: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,

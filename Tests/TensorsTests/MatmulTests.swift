@@ -84,4 +84,42 @@ final class MatmulTests: XCTestCase {
         }
         for r in results { XCTAssertEqual(r, expected) }
     }
+
+    /// Our product for 1×1 convolutions against a naive loop: narrow products (16-column
+    /// blocks from B), wide ones with rows of B far apart (packed 64-column panels, with and
+    /// without leftover columns), row counts that leave a partial 4-row block, padded leading
+    /// dimensions, and every epilogue step together.
+    func testThinProductAgainstNaive() {
+        var rng = LCG(state: 21)
+        for (m, k, n, ldb, ldc) in [(7, 3, 40, 40, 40), (4, 20, 50, 53, 51), (13, 24, 300, 300, 300),
+                                    (9, 16, 256, 260, 256), (5, 40, 70, 512, 75), (1, 8, 20, 20, 20)] {
+            let a = rng.array(m * k), b = rng.array(k * ldb), bias = rng.array(m)
+            let mask = (0..<(m * ldc)).map { _ in rng.next() * 16 - 1 }   // some inside (0, 6), some not
+            let addend = rng.array(m * ldc)
+            for withEpilogue in [false, true] {
+                var c = [Float](repeating: .nan, count: m * ldc)
+                a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+                    bias.withUnsafeBufferPointer { biasp in mask.withUnsafeBufferPointer { mp in addend.withUnsafeBufferPointer { dp in
+                        let e = withEpilogue
+                            ? ProductEpilogue(bias: biasp.baseAddress, relu6: true, passInsideReLU6: mp.baseAddress, addend: dp.baseAddress)
+                            : ProductEpilogue()
+                        thinProduct(m: m, n: n, k: k, a: ap.baseAddress!, b: bp.baseAddress!, ldb: ldb,
+                                    c: cp.baseAddress!, ldc: ldc, epilogue: e)
+                    } } }
+                } } }
+                for i in 0..<m {
+                    for j in 0..<n {
+                        var v = (0..<k).reduce(0.0) { $0 + Double(a[i * k + $1]) * Double(b[$1 * ldb + j]) }
+                        if withEpilogue {
+                            v = min(6, max(0, v + Double(bias[i])))
+                            let y = mask[i * ldc + j]
+                            if !(y > 0 && y < 6) { v = 0 }
+                            v += Double(addend[i * ldc + j])
+                        }
+                        XCTAssertEqual(Double(c[i * ldc + j]), v, accuracy: 1e-5, "m \(m) k \(k) n \(n) at \(i),\(j)")
+                    }
+                }
+            }
+        }
+    }
 }
