@@ -232,9 +232,20 @@ public final class CLIPVisual: Sendable {
     func apply(_ l: Linear, _ x: [Float], rows: Int, into out: inout [Float]) {
         multiply(x, rows: rows, inner: l.inputs, weight: l.weight, outputs: l.outputs, into: &out)
         let o = l.outputs
-        out.withUnsafeMutableBufferPointer { op in
-            for r in 0..<rows { for j in 0..<o { op[r * o + j] += l.bias[j] } }
-        }
+        out.withUnsafeMutableBufferPointer { op in l.bias.withUnsafeBufferPointer { bp in
+            let (outp, biasp) = (UncheckedSendable(op.baseAddress!), UncheckedSendable(bp.baseAddress!))
+            parallelFor(rows, minChunk: 16) { range in
+                for r in range {
+                    let row = outp.value + r * o
+                    var j = 0
+                    while j < o {
+                        let n = min(8, o - j)
+                        storePartial(loadPartial(row + j, n) + loadPartial(biasp.value + j, n), row + j, n)
+                        j += 8
+                    }
+                }
+            }
+        } }
     }
 
     /// dx[rows × inputs] = dy[rows × outputs] · W.
@@ -249,32 +260,55 @@ public final class CLIPVisual: Sendable {
 
     func add(_ x: inout [Float], _ y: [Float]) {
         x.withUnsafeMutableBufferPointer { xp in y.withUnsafeBufferPointer { yp in
-            for i in 0..<xp.count { xp[i] += yp[i] }
+            let (a, b) = (UncheckedSendable(xp.baseAddress!), UncheckedSendable(yp.baseAddress!))
+            forEachVector(xp.count) { i, n in
+                storePartial(loadPartial(a.value + i, n) + loadPartial(b.value + i, n), a.value + i, n)
+            }
         } }
     }
 
     /// LayerNorm over each row of `x` into `output`; returns the normalised rows (before gain
-    /// and bias) and each row's 1/σ, which backward needs.
+    /// and bias) and each row's 1/σ, which backward needs. Rows in parallel, eight lanes at a
+    /// time; mean and variance in two passes (the residual stream has large, offset values).
     func layerNorm(_ x: [Float], rows: Int, gain: [Float], bias: [Float], output: inout [Float]) -> ([Float], [Float]) {
         let w = width
         var normalised = [Float](repeating: 0, count: rows * w)
         var rstd = [Float](repeating: 0, count: rows)
-        for r in 0..<rows {
-            var mean: Double = 0
-            for c in 0..<w { mean += Double(x[r * w + c]) }
-            mean /= Double(w)
-            var variance: Double = 0
-            for c in 0..<w { let d = Double(x[r * w + c]) - mean; variance += d * d }
-            variance /= Double(w)
-            let inv = Float(1 / (variance + Double(Self.layerNormEpsilon)).squareRoot())
-            rstd[r] = inv
-            let m = Float(mean)
-            for c in 0..<w {
-                let v = (x[r * w + c] - m) * inv
-                normalised[r * w + c] = v
-                output[r * w + c] = v * gain[c] + bias[c]
+        x.withUnsafeBufferPointer { xb in gain.withUnsafeBufferPointer { gb in bias.withUnsafeBufferPointer { bb in
+        normalised.withUnsafeMutableBufferPointer { nb in rstd.withUnsafeMutableBufferPointer { rb in
+        output.withUnsafeMutableBufferPointer { ob in
+            let (xs, gs, bs) = (UncheckedSendable(xb.baseAddress!), UncheckedSendable(gb.baseAddress!), UncheckedSendable(bb.baseAddress!))
+            let (ns, rs, os) = (UncheckedSendable(nb.baseAddress!), UncheckedSendable(rb.baseAddress!), UncheckedSendable(ob.baseAddress!))
+            parallelFor(rows, minChunk: 8) { range in
+                for r in range {
+                    let row = xs.value + r * w
+                    var sum = SIMD8<Float>()
+                    var c = 0
+                    while c < w { let n = min(8, w - c); sum += loadPartial(row + c, n); c += 8 }
+                    let mean = sum.sum() / Float(w)
+                    var squares = SIMD8<Float>()
+                    c = 0
+                    while c < w {
+                        let n = min(8, w - c)
+                        var d = loadPartial(row + c, n) - mean
+                        if n < 8 { for i in n..<8 { d[i] = 0 } }
+                        squares += d * d
+                        c += 8
+                    }
+                    let inv = 1 / (squares.sum() / Float(w) + Self.layerNormEpsilon).squareRoot()
+                    rs.value[r] = inv
+                    let nrow = ns.value + r * w, orow = os.value + r * w
+                    c = 0
+                    while c < w {
+                        let n = min(8, w - c)
+                        let v = (loadPartial(row + c, n) - mean) * inv
+                        storePartial(v, nrow + c, n)
+                        storePartial(v * loadPartial(gs.value + c, n) + loadPartial(bs.value + c, n), orow + c, n)
+                        c += 8
+                    }
+                }
             }
-        }
+        } } } } } }
         return (normalised, rstd)
     }
 
@@ -282,26 +316,59 @@ public final class CLIPVisual: Sendable {
     func layerNormBackward(_ dy: [Float], normalised: [Float], rstd: [Float], gain: [Float], rows: Int) -> [Float] {
         let w = width
         var dx = [Float](repeating: 0, count: rows * w)
-        for r in 0..<rows {
-            var meanG: Float = 0, meanGN: Float = 0
-            for c in 0..<w {
-                let g = dy[r * w + c] * gain[c]
-                meanG += g
-                meanGN += g * normalised[r * w + c]
+        dy.withUnsafeBufferPointer { yb in normalised.withUnsafeBufferPointer { nb in rstd.withUnsafeBufferPointer { rb in
+        gain.withUnsafeBufferPointer { gb in dx.withUnsafeMutableBufferPointer { db in
+            let (ys, ns, rs) = (UncheckedSendable(yb.baseAddress!), UncheckedSendable(nb.baseAddress!), UncheckedSendable(rb.baseAddress!))
+            let (gs, ds) = (UncheckedSendable(gb.baseAddress!), UncheckedSendable(db.baseAddress!))
+            parallelFor(rows, minChunk: 8) { range in
+                for r in range {
+                    let dyRow = ys.value + r * w, nRow = ns.value + r * w, dxRow = ds.value + r * w
+                    var sumG = SIMD8<Float>(), sumGN = SIMD8<Float>()
+                    var c = 0
+                    while c < w {
+                        let n = min(8, w - c)
+                        let g = loadPartial(dyRow + c, n) * loadPartial(gs.value + c, n)
+                        sumG += g
+                        sumGN += g * loadPartial(nRow + c, n)
+                        c += 8
+                    }
+                    let meanG = sumG.sum() / Float(w), meanGN = sumGN.sum() / Float(w)
+                    let inv = rs.value[r]
+                    c = 0
+                    while c < w {
+                        let n = min(8, w - c)
+                        let g = loadPartial(dyRow + c, n) * loadPartial(gs.value + c, n)
+                        storePartial(inv * (g - meanG - loadPartial(nRow + c, n) * meanGN), dxRow + c, n)
+                        c += 8
+                    }
+                }
             }
-            meanG /= Float(w); meanGN /= Float(w)
-            for c in 0..<w {
-                let g = dy[r * w + c] * gain[c]
-                dx[r * w + c] = rstd[r] * (g - meanG - normalised[r * w + c] * meanGN)
-            }
-        }
+        } } } } }
         return dx
     }
 
     static let geluScale: Float = 1.702
 
     func quickGELU(_ x: inout [Float]) {
-        for i in x.indices { let v = x[i]; x[i] = v / (1 + Foundation.exp(-Self.geluScale * v)) }
+        x.withUnsafeMutableBufferPointer { xb in
+            let xs = UncheckedSendable(xb.baseAddress!)
+            forEachVector(xb.count) { i, n in
+                let v = loadPartial(xs.value + i, n)
+                storePartial(v * vectorSigmoid(Self.geluScale * v), xs.value + i, n)
+            }
+        }
+    }
+
+    /// dHidden ⊙ QuickGELU′(u): σ(1.702u) + 1.702·u·σ(1.702u)(1 − σ(1.702u)).
+    func quickGELUBackward(_ g: inout [Float], input u: [Float]) {
+        g.withUnsafeMutableBufferPointer { gb in u.withUnsafeBufferPointer { ub in
+            let (gs, us) = (UncheckedSendable(gb.baseAddress!), UncheckedSendable(ub.baseAddress!))
+            forEachVector(gb.count) { i, n in
+                let v = loadPartial(us.value + i, n)
+                let s = vectorSigmoid(Self.geluScale * v)
+                storePartial(loadPartial(gs.value + i, n) * (s + Self.geluScale * v * s * (1 - s)), gs.value + i, n)
+            }
+        } }
     }
 
     /// Multi-head self-attention of the packed q, k, v rows; writes the heads' outputs side by
@@ -324,9 +391,17 @@ public final class CLIPVisual: Sendable {
                         let row = a + r * t
                         var m = -Float.infinity
                         for j in 0..<t { m = max(m, row[j]) }
-                        var s: Float = 0
-                        for j in 0..<t { let e = Foundation.exp(row[j] - m); row[j] = e; s += e }
-                        let inv = 1 / s
+                        var sum = SIMD8<Float>()
+                        var j = 0
+                        while j < t {
+                            let n = min(8, t - j)
+                            var e = vectorExp(loadPartial(row + j, n) - m)
+                            if n < 8 { for i in n..<8 { e[i] = 0 } }
+                            storePartial(e, row + j, n)
+                            sum += e
+                            j += 8
+                        }
+                        let inv = 1 / sum.sum()
                         for j in 0..<t { row[j] *= inv }
                     }
                     // O = A·V into this head's columns.
@@ -368,11 +443,7 @@ public final class CLIPVisual: Sendable {
             let blk = blocks[i], bt = trace.blocks[i]
             // MLP branch: x += c_proj(gelu(c_fc(ln_2(x)))).
             var dHidden = applyBackward(blk.projection, dx, rows: rows)
-            for j in dHidden.indices {
-                let u = bt.hidden[j]
-                let s = 1 / (1 + Foundation.exp(-Self.geluScale * u))
-                dHidden[j] *= s + Self.geluScale * u * s * (1 - s)
-            }
+            quickGELUBackward(&dHidden, input: bt.hidden)
             let dH2 = applyBackward(blk.fc, dHidden, rows: rows)
             add(&dx, layerNormBackward(dH2, normalised: bt.normalised2, rstd: bt.rstd2, gain: blk.ln2.gain, rows: rows))
             // Attention branch: x += out_proj(attention(in_proj(ln_1(x)))).

@@ -170,13 +170,13 @@ enum ThinProductKernel {
 /// Eight floats from any address. Built lane by lane, which LLVM folds into one unaligned
 /// vector load; the standard library's generic `loadUnaligned` was left as a call inside
 /// large kernels (measured: a tenth of an encoder step).
-@inline(__always)
+@inlinable @inline(__always)
 public func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
     SIMD8<Float>(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7])
 }
 
 /// Stores eight floats at any address (one unaligned vector store after LLVM's folding).
-@inline(__always)
+@inlinable @inline(__always)
 public func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
     p[0] = v[0]; p[1] = v[1]; p[2] = v[2]; p[3] = v[3]; p[4] = v[4]; p[5] = v[5]; p[6] = v[6]; p[7] = v[7]
 }
