@@ -84,7 +84,9 @@ public struct Conv2D: Sendable {
                             // Short products (a stem conv over 3 channels): chunks in parallel, each
                             // gathered and multiplied on its own thread.
                             parallelFor((total + step - 1) / step) { range in
-                                var cols = [Float](repeating: 0, count: rows * step)
+                                // Sized to the work (one image is far below a chunk): zeroing a
+                                // whole chunk's buffer per call was a tenth of an encoder step.
+                                var cols = [Float](repeating: 0, count: rows * min(step, total))
                                 for ci in range {
                                     let c0 = ci * step, n = min(step, total - c0)
                                     cols.withUnsafeMutableBufferPointer { cb in
@@ -183,11 +185,17 @@ public struct Conv2D: Sendable {
                             j += end - ox; col += end - ox; ox = end
                             continue
                         }
-                        while ox < wo && j < n {
-                            let ix = ox * stride + dxo
-                            row[j] = (ix >= 0 && ix < w) ? src[ix] : 0
-                            j += 1; ox += 1; col += 1
-                        }
+                        // Strided: zeros left of the input, every stride-th value, zeros right.
+                        let end = min(wo, ox + (n - j))
+                        let first = dxo >= 0 ? 0 : (-dxo + stride - 1) / stride       // first ox with ix ≥ 0
+                        let last = w - 1 - dxo < 0 ? -1 : (w - 1 - dxo) / stride      // last ox with ix < w
+                        let lo = min(max(ox, first), end), hi = max(lo, min(end, last + 1))
+                        let out = row + j - ox
+                        for q in ox..<lo { out[q] = 0 }
+                        var from = src + lo * stride + dxo
+                        for q in lo..<hi { out[q] = from.pointee; from += stride }
+                        for q in hi..<end { out[q] = 0 }
+                        j += end - ox; col += end - ox; ox = end
                     }
                 }
             }

@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""PyTorch's time for one optimisation step's EfficientNet-Lite0 work, for comparison with
+`clipascene bench encoder` (developer machine only; needs torch and
+efficientnet-lite-pytorch==0.1.0, the package the golden fixtures come from).
+
+Same work as the Swift bench: 1 clean + 4 augmented sketch copies forward through block L
+and backward to the input (weights frozen), 4 target copies forward; 224² inputs, the
+pinned ImageNet weights. Prints seconds per step (best of 5) for blocks 1, 3 and 6.
+"""
+import os
+import sys
+import time
+
+import torch
+from efficientnet_lite_pytorch import EfficientNet
+
+threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+torch.set_num_threads(threads)
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+WEIGHTS = os.path.join(ROOT, "checkpoint", "efficientnet-lite0", "efficientnet-lite0-57934424.pth")
+
+model = EfficientNet.from_name("efficientnet-lite0")
+model.load_state_dict(torch.load(WEIGHTS, map_location="cpu"), strict=False)
+model.eval()
+for p in model.parameters():
+    p.requires_grad_(False)
+
+
+def run(inp, depth):
+    h = model._swish(model._bn0(model._conv_stem(inp)))
+    for block in model._blocks[:depth + 1]:
+        h = block(h)
+    return h
+
+
+sketch = torch.rand(5, 3, 224, 224) * 2 - 1
+target = torch.rand(4, 3, 224, 224) * 2 - 1
+for depth in (1, 3, 6):
+    best = float("inf")
+    for _ in range(6):
+        t0 = time.perf_counter()
+        s = sketch.clone().requires_grad_(True)
+        fs = run(s, depth)
+        with torch.no_grad():
+            run(target, depth)
+        (fs * 0.001).sum().backward()
+        best = min(best, time.perf_counter() - t0)
+    print(f"block {depth}: {best:.3f} s/step (PyTorch {torch.__version__}, {threads} threads)")
