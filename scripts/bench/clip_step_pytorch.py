@@ -5,16 +5,16 @@
 Same work as the Swift bench: 1 clean + 4 augmented sketch copies forward to block L and
 backward to the input (weights frozen), 4 target copies forward; random weights in the
 official layout (torch.nn.MultiheadAttention, QuickGELU MLP, pre-LN blocks). Prints
-seconds per step (best of 3) for blocks 2, 8 and 11.
+seconds per step (best of 5) for blocks 2, 8 and 11.
 """
 import sys
-import time
 
 import torch
 import torch.nn as nn
 
+from encoder_step import time_steps
+
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
-torch.set_num_threads(threads)
 W, HEADS, LAYERS, PATCH, RES = 768, 12, 12, 32, 224
 
 
@@ -53,16 +53,4 @@ class Tower(nn.Module):
 tower = Tower().eval()
 for p in tower.parameters():
     p.requires_grad_(False)
-sketch = torch.rand(5, 3, RES, RES) * 2 - 1
-target = torch.rand(4, 3, RES, RES) * 2 - 1
-for depth in (2, 8, 11):
-    best = float("inf")
-    for _ in range(4):
-        t0 = time.perf_counter()
-        s = sketch.clone().requires_grad_(True)
-        fs = tower(s, depth)
-        with torch.no_grad():
-            ft = tower(target, depth)
-        (fs * 0.001).sum().backward()
-        best = min(best, time.perf_counter() - t0)
-    print(f"block {depth}: {best:.3f} s/step (PyTorch {torch.__version__}, {threads} threads)")
+time_steps(tower, (2, 8, 11), threads, resolution=RES)

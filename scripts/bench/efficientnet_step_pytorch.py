@@ -9,13 +9,13 @@ pinned ImageNet weights. Prints seconds per step (best of 5) for blocks 1, 3 and
 """
 import os
 import sys
-import time
 
 import torch
 from efficientnet_lite_pytorch import EfficientNet
 
+from encoder_step import time_steps
+
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
-torch.set_num_threads(threads)
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 WEIGHTS = os.path.join(ROOT, "checkpoint", "efficientnet-lite0", "efficientnet-lite0-57934424.pth")
 
@@ -33,16 +33,4 @@ def run(inp, depth):
     return h
 
 
-sketch = torch.rand(5, 3, 224, 224) * 2 - 1
-target = torch.rand(4, 3, 224, 224) * 2 - 1
-for depth in (1, 3, 6):
-    best = float("inf")
-    for _ in range(6):
-        t0 = time.perf_counter()
-        s = sketch.clone().requires_grad_(True)
-        fs = run(s, depth)
-        with torch.no_grad():
-            run(target, depth)
-        (fs * 0.001).sum().backward()
-        best = min(best, time.perf_counter() - t0)
-    print(f"block {depth}: {best:.3f} s/step (PyTorch {torch.__version__}, {threads} threads)")
+time_steps(run, (1, 3, 6), threads)

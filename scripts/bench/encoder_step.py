@@ -1,0 +1,25 @@
+"""The encoder work of one optimisation step, timed the way `clipascene bench encoder` does:
+1 clean + 4 augmented sketch copies forward through a block and backward to the input
+(weights frozen), 4 target copies forward. Shared by the PyTorch bench scripts."""
+import time
+
+import torch
+
+
+def time_steps(run, depths, threads, resolution=224, repeats=5):
+    """Prints the best of `repeats` seconds per step for each block in `depths`;
+    `run(images, depth)` returns the features after block `depth`."""
+    torch.set_num_threads(threads)
+    sketch = torch.rand(5, 3, resolution, resolution) * 2 - 1
+    target = torch.rand(4, 3, resolution, resolution) * 2 - 1
+    for depth in depths:
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            s = sketch.clone().requires_grad_(True)
+            features = run(s, depth)
+            with torch.no_grad():
+                run(target, depth)
+            (features * 0.001).sum().backward()
+            best = min(best, time.perf_counter() - t0)
+        print(f"block {depth}: {best:.3f} s/step (PyTorch {torch.__version__}, {threads} threads)")
