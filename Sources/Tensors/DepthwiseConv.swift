@@ -63,13 +63,11 @@ public struct DepthwiseConv: Sendable {
                                     if s == 1 {
                                         (pad + row + p.left).update(from: r, count: w)
                                     } else {
-                                        // Input column xi lands at padded column xi + left: even ones in phase 0.
-                                        for phase in 0..<2 {
-                                            let first = (phase - p.left) & 1
-                                            let d = pad + phase * phaseSize + row + (first + p.left) >> 1
-                                            var xi = first, j = 0
-                                            while xi < w { d[j] = r[xi]; xi += 2; j += 1 }
-                                        }
+                                        // Input column xi lands at padded column xi + left, in phase
+                                        // (xi + left) mod 2: even columns in one phase, odd in the other.
+                                        let even = pad + (p.left & 1) * phaseSize + row + p.left >> 1
+                                        let odd = pad + ((1 + p.left) & 1) * phaseSize + row + (1 + p.left) >> 1
+                                        DepthwiseKernel.splitEvenOdd(r, count: w, even: even, odd: odd)
                                     }
                                 }
                                 DepthwiseKernel.correlate(pad, pitch: pitch, phaseSize: phaseSize, stride: s,
@@ -138,7 +136,9 @@ public struct DepthwiseConv: Sendable {
                 let (sp, dp) = (UncheckedSendable(src.baseAddress!), UncheckedSendable(dst.baseAddress!))
                 parallelFor(planes, minChunk: 4) { range in
                     var padded = [Float](repeating: 0, count: rows * pitch)
-                    var classOut = [Float](repeating: 0, count: s == 1 ? 0 : classH * classW + 8)
+                    // Strided: each class into its own buffer, then assembled into the plane.
+                    let classSize = classH * classW + 8
+                    var classOut = [Float](repeating: 0, count: s == 1 ? 0 : s * s * classSize)
                     padded.withUnsafeMutableBufferPointer { pb in
                         classOut.withUnsafeMutableBufferPointer { cb in
                             let pad = pb.baseAddress!
@@ -153,22 +153,30 @@ public struct DepthwiseConv: Sendable {
                                     let origin = pad + (cl.row + margin) * pitch + cl.col + margin
                                     cl.taps.withUnsafeBufferPointer { tb in
                                         let taps = tb.baseAddress! + c * cl.th * cl.tw
-                                        if s == 1 {
-                                            DepthwiseKernel.correlate(origin, pitch: pitch, phaseSize: 0, stride: 1, taps,
-                                                                      th: cl.th, tw: cl.tw, bias: 0, out, outPitch: w,
-                                                                      height: mh, width: mw, relu6: false)
-                                        } else {
-                                            let co = cb.baseAddress!
-                                            DepthwiseKernel.correlate(origin, pitch: pitch, phaseSize: 0, stride: 1, taps,
-                                                                      th: cl.th, tw: cl.tw, bias: 0, co, outPitch: mw,
-                                                                      height: mh, width: mw, relu6: false)
-                                            // Every s-th column of the class's rows (a pointer step, not an
-                                            // index product: checked products made this loop half the backward).
-                                            for m in 0..<mh {
-                                                var to = out + (m * s + cl.py) * w + cl.px
-                                                let from = co + m * mw
-                                                for n in 0..<mw { to.pointee = from[n]; to += s }
-                                            }
+                                        let to = s == 1 ? out : cb.baseAddress! + (cl.py * s + cl.px) * classSize
+                                        DepthwiseKernel.correlate(origin, pitch: pitch, phaseSize: 0, stride: 1, taps,
+                                                                  th: cl.th, tw: cl.tw, bias: 0, to, outPitch: s == 1 ? w : mw,
+                                                                  height: mh, width: mw, relu6: false)
+                                    }
+                                }
+                                if s == 2 {
+                                    // Rows of the two column classes interleaved: SIMD16's even/odd halves.
+                                    for py in 0..<2 {
+                                        let even = cb.baseAddress! + (py * 2) * classSize, odd = even + classSize
+                                        let evenWidth = (w + 1) / 2, oddWidth = w / 2
+                                        for m in 0..<((h - py + 1) / 2) {
+                                            DepthwiseKernel.interleave(even + m * evenWidth, odd + m * oddWidth,
+                                                                       into: out + (2 * m + py) * w, count: w)
+                                        }
+                                    }
+                                } else if s > 2 {
+                                    for cl in classes {
+                                        let mh = (h - cl.py + s - 1) / s, mw = (w - cl.px + s - 1) / s
+                                        let co = cb.baseAddress! + (cl.py * s + cl.px) * classSize
+                                        for m in 0..<max(0, mh) {
+                                            var to = out + (m * s + cl.py) * w + cl.px
+                                            let from = co + m * mw
+                                            for n in 0..<max(0, mw) { to.pointee = from[n]; to += s }
                                         }
                                     }
                                 }
@@ -186,6 +194,44 @@ public struct DepthwiseConv: Sendable {
 
 /// The inner loop of the depthwise convolution, specialised for the tap shapes it meets.
 enum DepthwiseKernel {
+    /// out[2j] = even[j], out[2j + 1] = odd[j] for indices below count (the inverse of
+    /// `splitEvenOdd`, with the same shuffles).
+    @inline(__always)
+    static func interleave(_ even: UnsafePointer<Float>, _ odd: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
+                           count: Int) {
+        var i = 0
+        while i + 16 <= count {
+            var v = SIMD16<Float>()
+            v.evenHalf = UnsafeRawPointer(even + i / 2).loadUnaligned(as: SIMD8<Float>.self)
+            v.oddHalf = UnsafeRawPointer(odd + i / 2).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(out + i).storeBytes(of: v, as: SIMD16<Float>.self)
+            i += 16
+        }
+        while i < count {
+            out[i] = i & 1 == 0 ? even[i / 2] : odd[i / 2]
+            i += 1
+        }
+    }
+
+    /// even[j] = x[2j], odd[j] = x[2j + 1] for 2j (+ 1) < count. Sixteen values per turn
+    /// through SIMD16's even/odd halves, which LLVM turns into two shuffles (a vector built
+    /// lane by lane from `load8` is scalarised instead, and the scalar loop was 8 % of a step).
+    @inline(__always)
+    static func splitEvenOdd(_ x: UnsafePointer<Float>, count: Int, even: UnsafeMutablePointer<Float>,
+                             odd: UnsafeMutablePointer<Float>) {
+        var i = 0
+        while i + 16 <= count {
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
+            UnsafeMutableRawPointer(even + i / 2).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(odd + i / 2).storeBytes(of: v.oddHalf, as: SIMD8<Float>.self)
+            i += 16
+        }
+        while i < count {
+            if i & 1 == 0 { even[i / 2] = x[i] } else { odd[i / 2] = x[i] }
+            i += 1
+        }
+    }
+
     /// out[y][x] = bias + Σ w[a][b] · P[y·s + a][x·s + b] for a < th, b < tw, where column j of
     /// the padded plane lives in phase j mod s at j / s. P must hold s + 1 rows and 8 columns
     /// beyond the last tap.

@@ -141,10 +141,18 @@ struct WinogradJob {
             // row goes into `padded` at padLeft (whose other entries stay zero for the whole job),
             // then into the four phases.
             padded.advanced(by: padLeft).update(from: plane + y * width, count: width)
-            for q in 0..<phaseLength {
-                let src4 = padded + 4 * q
-                row[q] = src4[0]; row[phaseLength + q] = src4[1]
-                row[2 * phaseLength + q] = src4[2]; row[3 * phaseLength + q] = src4[3]
+            // Eight quads per turn through SIMD16's even/odd halves (two levels give the four
+            // phases; LLVM emits shuffles for these, not for vectors built lane by lane).
+            var q = 0
+            while q < phaseLength {
+                let a = UnsafeRawPointer(padded + 4 * q).loadUnaligned(as: SIMD16<Float>.self)
+                let b = UnsafeRawPointer(padded + 4 * q + 16).loadUnaligned(as: SIMD16<Float>.self)
+                let e = SIMD16(lowHalf: a.evenHalf, highHalf: b.evenHalf), f = SIMD16(lowHalf: a.oddHalf, highHalf: b.oddHalf)
+                UnsafeMutableRawPointer(row + q).storeBytes(of: e.evenHalf, as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(row + phaseLength + q).storeBytes(of: f.evenHalf, as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(row + 2 * phaseLength + q).storeBytes(of: e.oddHalf, as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(row + 3 * phaseLength + q).storeBytes(of: f.oddHalf, as: SIMD8<Float>.self)
+                q += 8
             }
             var t = 0
             while t < lanes {
