@@ -220,21 +220,22 @@ struct WinogradJob {
                     let a = m1 + m2, d = m1 - m2, e = m3 + m4, f = m3 - m4
                     // Columns s = 0…3 of eight tiles, bias and activation applied eight at a time
                     // (the epilogue holds no per-output maps here), then interleaved into the
-                    // row: output 4·tile + s. Scalar, as Swift's SIMD element shuffles compile to
-                    // a spill and per-lane inserts, which measured slower.
+                    // row: output 4·tile + s.
                     let y0 = m0 + a + e, y1 = d + 2 * f, y2 = a + 4 * e, y3 = d + 8 * f + m5
-                    store8(ThinProductKernel.finish(y0, row: o, at: 0, epilogue), b)
-                    store8(ThinProductKernel.finish(y1, row: o, at: 0, epilogue), b + 8)
-                    store8(ThinProductKernel.finish(y2, row: o, at: 0, epilogue), b + 16)
-                    store8(ThinProductKernel.finish(y3, row: o, at: 0, epilogue), b + 24)
+                    let f0 = ThinProductKernel.finish(y0, row: o, at: 0, epilogue)
+                    let f1 = ThinProductKernel.finish(y1, row: o, at: 0, epilogue)
+                    let f2 = ThinProductKernel.finish(y2, row: o, at: 0, epilogue)
+                    let f3 = ThinProductKernel.finish(y3, row: o, at: 0, epilogue)
                     let dst = out + outPlane + y * outWidth + x0
                     let valid = min(4 * count, outWidth - x0)
                     if valid == 32 {
-                        for tile in 0..<8 {
-                            dst[4 * tile] = b[tile]; dst[4 * tile + 1] = b[8 + tile]
-                            dst[4 * tile + 2] = b[16 + tile]; dst[4 * tile + 3] = b[24 + tile]
-                        }
+                        // Two levels of even/odd interleave (shuffles): s0 s2 | s1 s3, then both.
+                        var z = SIMD16<Float>(), w = SIMD16<Float>(), q = SIMD32<Float>()
+                        z.evenHalf = f0; z.oddHalf = f2; w.evenHalf = f1; w.oddHalf = f3
+                        q.evenHalf = z; q.oddHalf = w
+                        UnsafeMutableRawPointer(dst).storeBytes(of: q, as: SIMD32<Float>.self)
                     } else {
+                        store8(f0, b); store8(f1, b + 8); store8(f2, b + 16); store8(f3, b + 24)
                         for i in 0..<valid { dst[i] = b[(i % 4) * 8 + i / 4] }
                     }
                 }
