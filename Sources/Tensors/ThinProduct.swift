@@ -173,8 +173,10 @@ enum ThinProductKernel {
 }
 
 /// Eight floats from any address. Built lane by lane, which LLVM folds into one unaligned
-/// vector load; the standard library's generic `loadUnaligned` was left as a call inside
-/// large kernels (measured: a tenth of an encoder step).
+/// vector load; the standard library's generic `loadUnaligned` was once left as a call inside
+/// large kernels (measured: a tenth of an encoder step). Where lanes must be shuffled, use
+/// `loadUnaligned` of SIMD16 and its even/odd halves instead (see `DepthwiseKernel`): a
+/// vector built lane by lane is kept scalar when its lanes are rearranged.
 @inlinable @inline(__always)
 public func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
     SIMD8<Float>(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7])
