@@ -3,8 +3,9 @@
 /// 36 products per channel pair where the direct form needs 144. The products of all tiles
 /// in a tile row become 36 matrix products [out × in]·[in × tiles], run by `thinProduct`.
 /// Used for the subject mask's U²-Net, whose FLOPs are almost all such convolutions.
-/// Transformed values are up to ~100× the inputs, so results differ from the direct form by
-/// a few float roundings (≤ 1e-5 of the output scale; tested).
+/// The transforms widen the values' range (coefficients up to 5 per side and 1/24), so
+/// results differ from the direct form by a few float roundings (≤ 1e-5 of the output scale;
+/// tested).
 extension Conv2D {
     /// Winograd applies: 3×3, stride 1, no dilation, enough channels and width for the
     /// products to fill 4 × 16 register blocks (smaller layers stay on the shifted product).
@@ -73,7 +74,8 @@ public enum WinogradSetting {
 /// tiles V [36][in][lanes] and the products M [36][out][lanes].
 struct WinogradScratch {
     var padded: [Float], row: [Float], rowT: [Float], v: [Float], m: [Float]
-    /// The output transform's halves for eight tiles: [24 vectors] then [row][column][tile].
+    /// The output transform's first half for eight tiles (24 vectors), then the last, partial
+    /// vector of a row as [column][tile].
     var outT = [Float](repeating: 0, count: 24 * 8 + 4 * 32)
     init(_ job: WinogradJob) {
         padded = [Float](repeating: 0, count: 4 * (job.lanes + 8))
@@ -96,28 +98,28 @@ struct WinogradJob {
     /// Output rows 4·ty … 4·ty + 3 of image n, all channels.
     func tileRow(_ n: Int, _ ty: Int, _ s: inout WinogradScratch) {
         s.padded.withUnsafeMutableBufferPointer { pb in
-        s.row.withUnsafeMutableBufferPointer { rowb in
-            s.rowT.withUnsafeMutableBufferPointer { rtb in
-                s.v.withUnsafeMutableBufferPointer { vb in
-                    s.m.withUnsafeMutableBufferPointer { mb in
-                        let v = vb.baseAddress!, m = mb.baseAddress!
-                        for c in 0..<inChannels {
-                            transformInput(channel: c, n, ty, pb.baseAddress!, rowb.baseAddress!, rtb.baseAddress!, v)
-                        }
-                        // 36 products [out × in]·[in × tiles].
-                        let pairs = outChannels * inChannels
-                        for xi in 0..<36 {
-                            thinProduct(m: outChannels, n: tiles, k: inChannels, a: u + xi * pairs,
-                                        b: v + xi * inChannels * lanes, ldb: lanes,
-                                        c: m + xi * outChannels * lanes, ldc: lanes)
-                        }
-                        s.outT.withUnsafeMutableBufferPointer { tb in
-                            for o in 0..<outChannels { transformOutput(channel: o, n, ty, m, tb.baseAddress!) }
+            s.row.withUnsafeMutableBufferPointer { rowb in
+                s.rowT.withUnsafeMutableBufferPointer { rtb in
+                    s.v.withUnsafeMutableBufferPointer { vb in
+                        s.m.withUnsafeMutableBufferPointer { mb in
+                            let v = vb.baseAddress!, m = mb.baseAddress!
+                            for c in 0..<inChannels {
+                                transformInput(channel: c, n, ty, pb.baseAddress!, rowb.baseAddress!, rtb.baseAddress!, v)
+                            }
+                            // 36 products [out × in]·[in × tiles].
+                            let pairs = outChannels * inChannels
+                            for xi in 0..<36 {
+                                thinProduct(m: outChannels, n: tiles, k: inChannels, a: u + xi * pairs,
+                                            b: v + xi * inChannels * lanes, ldb: lanes,
+                                            c: m + xi * outChannels * lanes, ldc: lanes)
+                            }
+                            s.outT.withUnsafeMutableBufferPointer { tb in
+                                for o in 0..<outChannels { transformOutput(channel: o, n, ty, m, tb.baseAddress!) }
+                            }
                         }
                     }
                 }
             }
-        }
         }
     }
 
