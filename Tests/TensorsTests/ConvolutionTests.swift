@@ -7,8 +7,9 @@ import Tensors
 final class ConvolutionTests: XCTestCase {
     typealias LCG = TestRandom
     /// Shapes that reach every code path: planes narrower than 8 columns, widths that are not
-    /// multiples of 8, odd heights (a single last row), odd and even sizes under stride 2.
-    let sizes = [(5, 6), (7, 7), (9, 17), (12, 16), (13, 21), (28, 28)]
+    /// multiples of 8, odd heights (a single last row), odd and even sizes under stride 2,
+    /// single pixels, and odd widths past 32 (the vector even/odd split and interleave).
+    let sizes = [(1, 1), (2, 3), (5, 6), (7, 7), (9, 17), (12, 16), (13, 21), (4, 33), (28, 28)]
 
     func directDepthwise(_ x: FeatureMap, _ w: [Float], _ b: [Float], k: Int, s: Int) -> FeatureMap {
         let p = Padding.same(height: x.height, width: x.width, kernel: k, stride: s)
