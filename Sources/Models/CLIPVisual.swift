@@ -181,8 +181,7 @@ public final class CLIPVisual: Sendable {
             let (n2, r2) = layerNorm(x, rows: rows, gain: blk.ln2.gain, bias: blk.ln2.bias, output: &h2)
             var hidden = [Float](repeating: 0, count: rows * 4 * w)
             apply(blk.fc, h2, rows: rows, into: &hidden)
-            var activated = hidden
-            quickGELU(&activated)
+            let activated = quickGELU(hidden)
             var m = [Float](repeating: 0, count: rows * w)
             apply(blk.projection, activated, rows: rows, into: &m)
             add(&x, m)
@@ -220,32 +219,26 @@ public final class CLIPVisual: Sendable {
         return out
     }
 
-    /// out[rows × outputs] = x[rows × inner] · weightᵀ.
-    func multiply(_ x: [Float], rows: Int, inner: Int, weight: [Float], outputs: Int, into out: inout [Float]) {
+    /// out[rows × outputs] = x[rows × inner] · weightᵀ (+ out when `accumulate`).
+    func multiply(_ x: [Float], rows: Int, inner: Int, weight: [Float], outputs: Int, into out: inout [Float],
+                  accumulate: Bool = false) {
         x.withUnsafeBufferPointer { xp in weight.withUnsafeBufferPointer { wp in out.withUnsafeMutableBufferPointer { op in
             sgemm(transB: true, m: rows, n: outputs, k: inner, a: xp.baseAddress!, lda: inner,
-                  b: wp.baseAddress!, ldb: inner, c: op.baseAddress!, ldc: outputs)
+                  b: wp.baseAddress!, ldb: inner, beta: accumulate ? 1 : 0, c: op.baseAddress!, ldc: outputs)
         } } }
     }
 
-    /// out = x · Wᵀ + b.
+    /// out = x · Wᵀ + b: the bias rows written first and the product added onto them (no
+    /// separate pass over the output, and no zeroing of it inside the product).
     func apply(_ l: Linear, _ x: [Float], rows: Int, into out: inout [Float]) {
-        multiply(x, rows: rows, inner: l.inputs, weight: l.weight, outputs: l.outputs, into: &out)
         let o = l.outputs
         out.withUnsafeMutableBufferPointer { op in l.bias.withUnsafeBufferPointer { bp in
             let (outp, biasp) = (UncheckedSendable(op.baseAddress!), UncheckedSendable(bp.baseAddress!))
             parallelFor(rows, minChunk: 16) { range in
-                for r in range {
-                    let row = outp.value + r * o
-                    var j = 0
-                    while j < o {
-                        let n = min(8, o - j)
-                        storePartial(loadPartial(row + j, n) + loadPartial(biasp.value + j, n), row + j, n)
-                        j += 8
-                    }
-                }
+                for r in range { (outp.value + r * o).update(from: biasp.value, count: o) }
             }
         } }
+        multiply(x, rows: rows, inner: l.inputs, weight: l.weight, outputs: o, into: &out, accumulate: true)
     }
 
     /// dx[rows × inputs] = dy[rows × outputs] · W.
@@ -349,13 +342,18 @@ public final class CLIPVisual: Sendable {
 
     static let geluScale: Float = 1.702
 
-    func quickGELU(_ x: inout [Float]) {
-        x.withUnsafeMutableBufferPointer { xb in
-            let xs = UncheckedSendable(xb.baseAddress!)
-            forEachVector(xb.count) { i, n in
-                let v = loadPartial(xs.value + i, n)
-                storePartial(v * vectorSigmoid(Self.geluScale * v), xs.value + i, n)
+    /// x·σ(1.702x), into a new array (the input is kept for the backward).
+    func quickGELU(_ x: [Float]) -> [Float] {
+        [Float](unsafeUninitializedCapacity: x.count) { yb, initialised in
+            x.withUnsafeBufferPointer { xb in
+                guard let xp = xb.baseAddress, let yp = yb.baseAddress else { return }
+                let (xs, ys) = (UncheckedSendable(xp), UncheckedSendable(yp))
+                forEachVector(xb.count) { i, n in
+                    let v = loadPartial(xs.value + i, n)
+                    storePartial(v * vectorSigmoid(Self.geluScale * v), ys.value + i, n)
+                }
             }
+            initialised = x.count
         }
     }
 
