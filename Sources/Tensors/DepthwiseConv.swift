@@ -136,9 +136,10 @@ public struct DepthwiseConv: Sendable {
                 let (sp, dp) = (UncheckedSendable(src.baseAddress!), UncheckedSendable(dst.baseAddress!))
                 parallelFor(planes, minChunk: 4) { range in
                     var padded = [Float](repeating: 0, count: rows * pitch)
-                    // Strided: each class into its own buffer, then assembled into the plane.
+                    // Stride 2 (the only other stride, see init): each of the four classes into its
+                    // own buffer, then the rows interleaved into the plane.
                     let classSize = classH * classW + 8
-                    var classOut = [Float](repeating: 0, count: s == 1 ? 0 : s * s * classSize)
+                    var classOut = [Float](repeating: 0, count: s == 1 ? 0 : 4 * classSize)
                     padded.withUnsafeMutableBufferPointer { pb in
                         classOut.withUnsafeMutableBufferPointer { cb in
                             let pad = pb.baseAddress!
@@ -153,7 +154,7 @@ public struct DepthwiseConv: Sendable {
                                     let origin = pad + (cl.row + margin) * pitch + cl.col + margin
                                     cl.taps.withUnsafeBufferPointer { tb in
                                         let taps = tb.baseAddress! + c * cl.th * cl.tw
-                                        let to = s == 1 ? out : cb.baseAddress! + (cl.py * s + cl.px) * classSize
+                                        let to = s == 1 ? out : cb.baseAddress! + (cl.py * 2 + cl.px) * classSize
                                         DepthwiseKernel.correlate(origin, pitch: pitch, phaseSize: 0, stride: 1, taps,
                                                                   th: cl.th, tw: cl.tw, bias: 0, to, outPitch: s == 1 ? w : mw,
                                                                   height: mh, width: mw, relu6: false)
@@ -167,16 +168,6 @@ public struct DepthwiseConv: Sendable {
                                         for m in 0..<((h - py + 1) / 2) {
                                             DepthwiseKernel.interleave(even + m * evenWidth, odd + m * oddWidth,
                                                                        into: out + (2 * m + py) * w, count: w)
-                                        }
-                                    }
-                                } else if s > 2 {
-                                    for cl in classes {
-                                        let mh = (h - cl.py + s - 1) / s, mw = (w - cl.px + s - 1) / s
-                                        let co = cb.baseAddress! + (cl.py * s + cl.px) * classSize
-                                        for m in 0..<max(0, mh) {
-                                            var to = out + (m * s + cl.py) * w + cl.px
-                                            let from = co + m * mw
-                                            for n in 0..<max(0, mw) { to.pointee = from[n]; to += s }
                                         }
                                     }
                                 }
