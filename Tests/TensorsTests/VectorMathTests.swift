@@ -30,4 +30,32 @@ final class VectorMathTests: XCTestCase {
             XCTAssertEqual(Double(s[i]), 1 / (1 + Foundation.exp(-Double(x[i]))), accuracy: 1e-7, "lane \(i)")
         }
     }
+
+    /// Every count of a short chunk: loads zero-fill past the count, stores leave what follows
+    /// untouched (the tail of every elementwise loop).
+    func testPartialLoadsAndStoresStopAtTheCount() {
+        let source: [Float] = (0..<8).map { Float($0) + 1 }
+        for count in 0...8 {
+            let v = source.withUnsafeBufferPointer { loadPartial($0.baseAddress!, count) }
+            for lane in 0..<8 { XCTAssertEqual(v[lane], lane < count ? source[lane] : 0, "count \(count), lane \(lane)") }
+            var target = [Float](repeating: -1, count: 9)
+            target.withUnsafeMutableBufferPointer { storePartial(SIMD8<Float>(repeating: 7), $0.baseAddress!, count) }
+            for i in 0..<9 { XCTAssertEqual(target[i], i < count ? 7 : -1, "count \(count), index \(i)") }
+        }
+    }
+
+    /// forEachVector visits every value once, in chunks of eight and one short tail.
+    func testForEachVectorCoversEveryIndexOnce() {
+        for n in [0, 1, 7, 8, 9, 16, 100_003] {
+            var seen = [Int](repeating: 0, count: n)
+            seen.withUnsafeMutableBufferPointer { buffer in
+                let p = UncheckedSendable(buffer.baseAddress)
+                forEachVector(n, minChunk: 64) { start, count in
+                    XCTAssertTrue(count == 8 || start + count == n, "chunk at \(start) of \(count)")
+                    for i in start..<(start + count) { p.value?[i] += 1 }
+                }
+            }
+            XCTAssertEqual(seen.filter { $0 != 1 }.count, 0, "n = \(n)")
+        }
+    }
 }
