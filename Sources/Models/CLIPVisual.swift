@@ -152,39 +152,45 @@ public final class CLIPVisual: Sendable {
         // Patch embedding: one GEMM of the patches [batch·grid² × 3·p·p] by the conv weight.
         let patches = gatherPatches(input)
         let pp = 3 * patch * patch, n = grid * grid
-        var embedded = [Float](repeating: 0, count: b * n * w)
+        var embedded = [Float](unspecified: b * n * w)
         multiply(patches, rows: b * n, inner: pp, weight: patchWeight, outputs: w, into: &embedded)
-        var x = [Float](repeating: 0, count: rows * w)
-        for img in 0..<b {
-            for tok in 0..<t {
-                let dst = (img * t + tok) * w
-                for c in 0..<w {
-                    let v = tok == 0 ? classEmbedding[c] : embedded[(img * n + tok - 1) * w + c]
-                    x[dst + c] = v + positionalEmbedding[tok * w + c]
+        // Class token, then the patches, each plus its position.
+        var x = [Float](unspecified: rows * w)
+        x.withUnsafeMutableBufferPointer { xb in embedded.withUnsafeBufferPointer { eb in
+        classEmbedding.withUnsafeBufferPointer { cb in positionalEmbedding.withUnsafeBufferPointer { pb in
+            let (xs, es) = (UncheckedSendable(xb.baseAddress!), UncheckedSendable(eb.baseAddress!))
+            let (cs, ps) = (UncheckedSendable(cb.baseAddress!), UncheckedSendable(pb.baseAddress!))
+            parallelFor(rows, minChunk: 16) { range in
+                for r in range {
+                    let img = r / t, tok = r % t
+                    let src = tok == 0 ? cs.value : es.value + (img * n + tok - 1) * w
+                    let dst = xs.value + r * w, pos = ps.value + tok * w
+                    var c = 0
+                    while c < w {
+                        let k = min(8, w - c)
+                        storePartial(loadPartial(src + c, k) + loadPartial(pos + c, k), dst + c, k)
+                        c += 8
+                    }
                 }
             }
-        }
+        } } } }
         let (pre, preRstd) = layerNorm(x, rows: rows, gain: lnPre.gain, bias: lnPre.bias, output: &x)
         var trace = Trace(batch: b, preNormalised: keepTrace ? pre : [], preRstd: keepTrace ? preRstd : [])
         for i in 0...depth {
             let blk = blocks[i]
-            var h = [Float](repeating: 0, count: rows * w)
+            var h = [Float](unspecified: rows * w)
             let (n1, r1) = layerNorm(x, rows: rows, gain: blk.ln1.gain, bias: blk.ln1.bias, output: &h)
-            var qkv = [Float](repeating: 0, count: rows * 3 * w)
+            var qkv = [Float](unspecified: rows * 3 * w)
             apply(blk.inProjection, h, rows: rows, into: &qkv)
-            var attended = [Float](repeating: 0, count: rows * w)
+            var attended = [Float](unspecified: rows * w)
             let probabilities = attend(qkv, batch: b, into: &attended)
-            var o = [Float](repeating: 0, count: rows * w)
-            apply(blk.outProjection, attended, rows: rows, into: &o)
-            add(&x, o)
-            var h2 = [Float](repeating: 0, count: rows * w)
+            apply(blk.outProjection, attended, rows: rows, into: &x, accumulate: true)
+            var h2 = [Float](unspecified: rows * w)
             let (n2, r2) = layerNorm(x, rows: rows, gain: blk.ln2.gain, bias: blk.ln2.bias, output: &h2)
-            var hidden = [Float](repeating: 0, count: rows * 4 * w)
+            var hidden = [Float](unspecified: rows * 4 * w)
             apply(blk.fc, h2, rows: rows, into: &hidden)
             let activated = quickGELU(hidden)
-            var m = [Float](repeating: 0, count: rows * w)
-            apply(blk.projection, activated, rows: rows, into: &m)
-            add(&x, m)
+            apply(blk.projection, activated, rows: rows, into: &x, accumulate: true)
             trace.features.append(x)
             if keepAttention { trace.attention.append(headAverage(probabilities, batch: b)) }
             if keepTrace {
@@ -196,17 +202,17 @@ public final class CLIPVisual: Sendable {
     }
 
     /// Calls `body(patchOffset, imageOffset)` for every run of `patch` values that a patch
-    /// row [batch·grid² × (c, ky, kx)] shares with a channel-major image batch.
+    /// row [batch·grid² × (c, ky, kx)] shares with a channel-major image batch; runs of
+    /// different (image, channel, grid row) go to different workers.
     func forEachPatchRun(batch b: Int, _ body: (Int, Int) -> Void) {
-        let n = grid * grid, pp = 3 * patch * patch, side = resolution
-        for img in 0..<b {
-            for c in 0..<3 {
+        let n = grid * grid, pp = 3 * patch * patch, side = resolution, g = grid, p = patch
+        parallelFor(b * 3 * g) { jobs in
+            for job in jobs {
+                let img = job / (3 * g), c = (job / g) % 3, gy = job % g
                 let plane = (c * b + img) * side * side
-                for gy in 0..<grid {
-                    for gx in 0..<grid {
-                        let row = (img * n + gy * grid + gx) * pp + c * patch * patch
-                        for ky in 0..<patch { body(row + ky * patch, plane + (gy * patch + ky) * side + gx * patch) }
-                    }
+                for gx in 0..<g {
+                    let row = (img * n + gy * g + gx) * pp + c * p * p
+                    for ky in 0..<p { body(row + ky * p, plane + (gy * p + ky) * side + gx * p) }
                 }
             }
         }
@@ -214,8 +220,12 @@ public final class CLIPVisual: Sendable {
 
     /// Patches of every image as rows [batch·grid² × (c, ky, kx)], the conv weight's order.
     func gatherPatches(_ input: FeatureMap) -> [Float] {
-        var out = [Float](repeating: 0, count: input.batch * grid * grid * 3 * patch * patch)
-        forEachPatchRun(batch: input.batch) { p, i in for k in 0..<patch { out[p + k] = input.data[i + k] } }
+        var out = [Float](unspecified: input.batch * grid * grid * 3 * patch * patch)
+        let p = patch
+        out.withUnsafeMutableBufferPointer { ob in input.data.withUnsafeBufferPointer { ib in
+            let (o, i) = (UncheckedSendable(ob.baseAddress!), UncheckedSendable(ib.baseAddress!))
+            forEachPatchRun(batch: input.batch) { to, from in (o.value + to).update(from: i.value + from, count: p) }
+        } }
         return out
     }
 
@@ -228,14 +238,24 @@ public final class CLIPVisual: Sendable {
         } } }
     }
 
-    /// out = x · Wᵀ + b: the bias rows written first and the product added onto them (no
-    /// separate pass over the output, and no zeroing of it inside the product).
-    func apply(_ l: Linear, _ x: [Float], rows: Int, into out: inout [Float]) {
+    /// out = x · Wᵀ + b, or out += x · Wᵀ + b when `accumulate` (the residual branches add
+    /// straight onto the stream). The bias rows go in first and the product is added onto
+    /// them: no separate pass over the output, and no zeroing of it inside the product.
+    func apply(_ l: Linear, _ x: [Float], rows: Int, into out: inout [Float], accumulate: Bool = false) {
         let o = l.outputs
         out.withUnsafeMutableBufferPointer { op in l.bias.withUnsafeBufferPointer { bp in
             let (outp, biasp) = (UncheckedSendable(op.baseAddress!), UncheckedSendable(bp.baseAddress!))
             parallelFor(rows, minChunk: 16) { range in
-                for r in range { (outp.value + r * o).update(from: biasp.value, count: o) }
+                for r in range {
+                    let row = outp.value + r * o
+                    if !accumulate { row.update(from: biasp.value, count: o); continue }
+                    var c = 0
+                    while c < o {
+                        let n = min(8, o - c)
+                        storePartial(loadPartial(row + c, n) + loadPartial(biasp.value + c, n), row + c, n)
+                        c += 8
+                    }
+                }
             }
         } }
         multiply(x, rows: rows, inner: l.inputs, weight: l.weight, outputs: o, into: &out, accumulate: true)
@@ -243,7 +263,7 @@ public final class CLIPVisual: Sendable {
 
     /// dx[rows × inputs] = dy[rows × outputs] · W.
     func applyBackward(_ l: Linear, _ dy: [Float], rows: Int) -> [Float] {
-        var dx = [Float](repeating: 0, count: rows * l.inputs)
+        var dx = [Float](unspecified: rows * l.inputs)   // beta = 0: the product writes every value
         dy.withUnsafeBufferPointer { gp in l.weight.withUnsafeBufferPointer { wp in dx.withUnsafeMutableBufferPointer { dp in
             sgemm(m: rows, n: l.inputs, k: l.outputs, a: gp.baseAddress!, lda: l.outputs,
                   b: wp.baseAddress!, ldb: l.inputs, c: dp.baseAddress!, ldc: l.inputs)
@@ -265,8 +285,8 @@ public final class CLIPVisual: Sendable {
     /// time; mean and variance in two passes (the residual stream has large, offset values).
     func layerNorm(_ x: [Float], rows: Int, gain: [Float], bias: [Float], output: inout [Float]) -> ([Float], [Float]) {
         let w = width
-        var normalised = [Float](repeating: 0, count: rows * w)
-        var rstd = [Float](repeating: 0, count: rows)
+        var normalised = [Float](unspecified: rows * w)
+        var rstd = [Float](unspecified: rows)
         x.withUnsafeBufferPointer { xb in gain.withUnsafeBufferPointer { gb in bias.withUnsafeBufferPointer { bb in
         normalised.withUnsafeMutableBufferPointer { nb in rstd.withUnsafeMutableBufferPointer { rb in
         output.withUnsafeMutableBufferPointer { ob in
@@ -308,7 +328,7 @@ public final class CLIPVisual: Sendable {
     /// ∂L/∂x of a LayerNorm given ∂L/∂output, the normalised rows and 1/σ.
     func layerNormBackward(_ dy: [Float], normalised: [Float], rstd: [Float], gain: [Float], rows: Int) -> [Float] {
         let w = width
-        var dx = [Float](repeating: 0, count: rows * w)
+        var dx = [Float](unspecified: rows * w)
         dy.withUnsafeBufferPointer { yb in normalised.withUnsafeBufferPointer { nb in rstd.withUnsafeBufferPointer { rb in
         gain.withUnsafeBufferPointer { gb in dx.withUnsafeMutableBufferPointer { db in
             let (ys, ns, rs) = (UncheckedSendable(yb.baseAddress!), UncheckedSendable(nb.baseAddress!), UncheckedSendable(rb.baseAddress!))
@@ -374,7 +394,7 @@ public final class CLIPVisual: Sendable {
     func attend(_ qkv: [Float], batch b: Int, into out: inout [Float]) -> [Float] {
         let t = tokens, w = width, d = w / heads
         let scale = 1 / Float(d).squareRoot()
-        var probabilities = [Float](repeating: 0, count: b * heads * t * t)
+        var probabilities = [Float](unspecified: b * heads * t * t)
         qkv.withUnsafeBufferPointer { qp in out.withUnsafeMutableBufferPointer { op in probabilities.withUnsafeMutableBufferPointer { pp in
             let (q, o, p) = (UncheckedSendable(qp.baseAddress!), UncheckedSendable(op.baseAddress!), UncheckedSendable(pp.baseAddress!))
             parallelFor(b * heads) { range in
@@ -453,18 +473,22 @@ public final class CLIPVisual: Sendable {
         // ln_pre, then the patch embedding (class token and positions carry no input gradient).
         let dEmbedded = layerNormBackward(dx, normalised: trace.preNormalised, rstd: trace.preRstd, gain: lnPre.gain, rows: rows)
         let n = grid * grid, pp = 3 * patch * patch
-        var dPatchOut = [Float](repeating: 0, count: b * n * w)
-        for img in 0..<b {
-            for tok in 1..<t {
-                for c in 0..<w { dPatchOut[(img * n + tok - 1) * w + c] = dEmbedded[(img * t + tok) * w + c] }
+        var dPatchOut = [Float](unspecified: b * n * w)   // the patch tokens' rows
+        dPatchOut.withUnsafeMutableBufferPointer { ob in dEmbedded.withUnsafeBufferPointer { eb in
+            for img in 0..<b {
+                (ob.baseAddress! + img * n * w).update(from: eb.baseAddress! + (img * t + 1) * w, count: n * w)
             }
-        }
-        var dPatches = [Float](repeating: 0, count: b * n * pp)
+        } }
+        var dPatches = [Float](unspecified: b * n * pp)
         dPatchOut.withUnsafeBufferPointer { gp in patchWeight.withUnsafeBufferPointer { wp in dPatches.withUnsafeMutableBufferPointer { dp in
             sgemm(m: b * n, n: pp, k: w, a: gp.baseAddress!, lda: w, b: wp.baseAddress!, ldb: pp, c: dp.baseAddress!, ldc: pp)
         } } }
-        var dInput = FeatureMap(zeros: 3, batch: b, height: side, width: side)
-        forEachPatchRun(batch: b) { p, i in for k in 0..<patch { dInput.data[i + k] = dPatches[p + k] } }
+        var dInput = FeatureMap(uninitialized: 3, batch: b, height: side, width: side)   // the patches tile it
+        let p = patch
+        dInput.data.withUnsafeMutableBufferPointer { db in dPatches.withUnsafeBufferPointer { pb in
+            let (d, g) = (UncheckedSendable(db.baseAddress!), UncheckedSendable(pb.baseAddress!))
+            forEachPatchRun(batch: b) { from, to in (d.value + to).update(from: g.value + from, count: p) }
+        } }
         return dInput
     }
 
@@ -472,13 +496,13 @@ public final class CLIPVisual: Sendable {
     func attendBackward(_ dOut: [Float], trace bt: BlockTrace, batch b: Int) -> [Float] {
         let t = tokens, w = width, d = w / heads
         let scale = 1 / Float(d).squareRoot()
-        var dQKV = [Float](repeating: 0, count: b * t * 3 * w)
+        var dQKV = [Float](unspecified: b * t * 3 * w)   // every head writes its q, k and v columns
         dOut.withUnsafeBufferPointer { gp in bt.qkv.withUnsafeBufferPointer { qp in bt.attention.withUnsafeBufferPointer { ap in
             dQKV.withUnsafeMutableBufferPointer { dp in
                 let (g, q, a, dq) = (UncheckedSendable(gp.baseAddress!), UncheckedSendable(qp.baseAddress!),
                                      UncheckedSendable(ap.baseAddress!), UncheckedSendable(dp.baseAddress!))
                 parallelFor(b * heads) { range in
-                    var dA = [Float](repeating: 0, count: t * t)
+                    var dA = [Float](unspecified: t * t)
                     for job in range {
                         let img = job / heads, head = job % heads
                         let base = q.value + img * t * 3 * w + head * d

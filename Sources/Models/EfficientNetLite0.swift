@@ -97,8 +97,17 @@ public final class EfficientNetLite0: Sendable {
             var blockInputShapes: [FeatureMap] = []
         }
         var groups: [Group]
-        /// Features after each block computed (index = block), for the whole batch.
-        public var features: [FeatureMap]
+        /// Each group's features after each block computed ([group][block]).
+        var groupFeatures: [[FeatureMap]]
+        /// Blocks computed: 0…depth.
+        public var depth: Int { (groupFeatures.first?.count ?? 0) - 1 }
+
+        /// Features after `block` for the whole batch, joined when asked for (a loss reads
+        /// one or two of the blocks computed).
+        public func features(at block: Int) -> FeatureMap {
+            precondition((0...depth).contains(block), "block \(block) was not computed (0…\(depth))")
+            return FeatureMap(joining: groupFeatures.map { $0[block] })
+        }
     }
 
     /// Runs the input (normalised, channel-major [3 × batch × H × W]) through block `depth`
@@ -120,8 +129,7 @@ public final class EfficientNetLite0: Sendable {
             part.group.shared = true
             parts.append(part)
         }
-        let features = (0...depth).map { b in FeatureMap(joining: parts.map { $0.features[b] }) }
-        return Trace(groups: parts.map(\.group), features: features)
+        return Trace(groups: parts.map(\.group), groupFeatures: parts.map(\.features))
     }
 
     func forwardGroup(_ input: FeatureMap, images: Range<Int>, through depth: Int, keepTrace: Bool)
@@ -220,7 +228,7 @@ public final class EfficientNetLite0: Sendable {
     /// ImageNet class probabilities for one normalised image [3 × H × W] (channel-major, batch 1).
     public func classify(_ input: FeatureMap) -> [Float] {
         let trace = forward(input, through: Self.blockCount - 1, keepTrace: false)
-        return probabilities(logits: logits(trace.features[Self.blockCount - 1]).logits)
+        return probabilities(logits: logits(trace.features(at: Self.blockCount - 1)).logits)
     }
 
     func probabilities(logits: [Float]) -> [Float] {
@@ -276,11 +284,11 @@ extension EfficientNetLite0 {
     public func saliency(_ input: FeatureMap) -> (map: [Float], side: Int) {
         precondition(input.batch == 1, "saliency takes one image")
         let trace = forward(input, through: Self.blockCount - 1)
-        let (logits, h) = self.logits(trace.features[Self.blockCount - 1])
+        let (logits, h) = self.logits(trace.features(at: Self.blockCount - 1))
         let top = logits.indices.max { logits[$0] < logits[$1] } ?? 0
         let dLast = logitGradient(class: top, head: h)
         let g = backward(trace.groups[0], from: Self.blockCount - 1, gradient: dLast, extra: [:], down: Self.saliencyBlock + 1)
-        let f = trace.features[Self.saliencyBlock]
+        let f = trace.features(at: Self.saliencyBlock)
         let plane = f.plane
         var cam = [Float](repeating: 0, count: plane)
         for c in 0..<f.channels {

@@ -86,7 +86,7 @@ public final class PartSketcher: @unchecked Sendable {
         self.rng = rng
         let clean = Self.framed(normalisation.normalise(target), encoder: encoder, normalisation: normalisation)
         let trace = encoder.encode(clean, through: settings.layers.deepest, keepTrace: false)
-        cleanTargetFeatures = Dictionary(uniqueKeysWithValues: settings.layers.weights.keys.map { ($0, trace.features[$0]) })
+        cleanTargetFeatures = Dictionary(uniqueKeysWithValues: settings.layers.weights.keys.map { ($0, trace.features(at: $0)) })
         bestStrokes = initialStrokes
     }
 
@@ -267,14 +267,14 @@ public final class PartSketcher: @unchecked Sendable {
         var total: Float = 0, cleanLoss: Float = 0
         var gradients: [Int: FeatureMap] = [:], blockLosses: [Int: Float] = [:]
         for (block, weight) in settings.layers.weights {
-            let s = sketchTrace.features[block]
+            let s = sketchTrace.features(at: block)
             // Target features in the same [C][batch][plane] layout: clean (cached) + views.
             var t = s
             let cols = s.plane
             let clean = cleanTargetFeatures[block]!
             for c in 0..<s.channels {
                 for i in 0..<cols { t.data[(c * (views + 1)) * cols + i] = clean.data[c * cols + i] }
-                if let tv = targetTrace?.features[block] {
+                if let tv = targetTrace?.features(at: block) {
                     for v in 0..<views {
                         for i in 0..<cols { t.data[(c * (views + 1) + v + 1) * cols + i] = tv.data[(c * views + v) * cols + i] }
                     }

@@ -133,7 +133,15 @@ extension FeatureMap {
     /// A map whose values are all about to be overwritten (skips zeroing).
     public init(uninitialized channels: Int, batch: Int, height: Int, width: Int) {
         let n = channels * batch * height * width
-        self.init(channels: channels, batch: batch, height: height, width: width,
-                  data: [Float](unsafeUninitializedCapacity: n) { _, count in count = n })
+        self.init(channels: channels, batch: batch, height: height, width: width, data: [Float](unspecified: n))
+    }
+}
+
+extension Array where Element == Float {
+    /// `count` floats whose values are about to be overwritten in full: skips the zeroing
+    /// (about 1 % of a CLIP step when every activation was zeroed first).
+    @inlinable
+    public init(unspecified count: Int) {
+        self.init(unsafeUninitializedCapacity: count) { _, initialised in initialised = count }
     }
 }

@@ -29,8 +29,10 @@ struct Roofline {
     let gflops: Double
     let threads: Int
 
+    /// Best of five 1024³ products: big enough that splitting across threads costs little
+    /// (512³ on two threads measured no faster than on one in a busy moment).
     static func measure(threads: Int) -> Roofline {
-        let (m, n, k) = (512, 512, 512)
+        let (m, n, k) = (1024, 1024, 1024)
         let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: k * n)
         var c = [Float](repeating: 0, count: m * n)
         let saved = ComputeThreads.count
@@ -46,6 +48,31 @@ struct Roofline {
 
     /// How long `flops` would take at the sgemm rate.
     func seconds(forFlops flops: Double) -> Double { flops / (gflops * 1e9) }
+
+    /// The arithmetic ceiling: twelve independent eight-lane multiply-add chains per thread (more
+    /// than the FMA latency needs), no memory traffic. No product can run faster than this.
+    static func fmaPeak(threads: Int) -> Double {
+        let iterations = 4_000_000
+        let sink = UnsafeMutablePointer<Float>.allocate(capacity: threads)
+        defer { sink.deallocate() }
+        let out = UncheckedSendable(sink)
+        let t = bestTime(repeats: 3) {
+            DispatchQueue.concurrentPerform(iterations: threads) { thread in
+                let m = SIMD8<Float>(repeating: 0.999999), c = SIMD8<Float>(repeating: 1e-7)
+                var (a0, a1, a2, a3) = (SIMD8<Float>(repeating: 1), SIMD8<Float>(repeating: 2), SIMD8<Float>(repeating: 3), SIMD8<Float>(repeating: 4))
+                var (a4, a5, a6, a7) = (a0 + 4, a1 + 4, a2 + 4, a3 + 4)
+                var (a8, a9, a10, a11) = (a0 + 8, a1 + 8, a2 + 8, a3 + 8)
+                for _ in 0..<iterations {
+                    a0 = c.addingProduct(a0, m); a1 = c.addingProduct(a1, m); a2 = c.addingProduct(a2, m)
+                    a3 = c.addingProduct(a3, m); a4 = c.addingProduct(a4, m); a5 = c.addingProduct(a5, m)
+                    a6 = c.addingProduct(a6, m); a7 = c.addingProduct(a7, m); a8 = c.addingProduct(a8, m)
+                    a9 = c.addingProduct(a9, m); a10 = c.addingProduct(a10, m); a11 = c.addingProduct(a11, m)
+                }
+                out.value[thread] = (a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11).sum()
+            }
+        }
+        return Double(threads * iterations * 12 * 16) / t / 1e9
+    }
 }
 
 struct Bench: ParsableCommand {
@@ -61,6 +88,12 @@ struct Bench: ParsableCommand {
     @Option(help: "Encoder for the encoder component: efficientnet-lite0 or clip-vit-b32 (full size, random weights).")
     var encoder: String = "efficientnet-lite0"
 
+    @Flag(help: "Also time PyTorch on the same encoder work in this run (scripts/bench; needs python3 with torch), weights frozen and trainable.")
+    var pytorch = false
+
+    @Option(help: "Rounds of the encoder comparison, alternating ours and PyTorch (with --pytorch).")
+    var rounds: Int = 1
+
     func run() throws {
         let known = ["render", "encoder", "kernels", "mask", "server"]
         for c in components where !known.contains(c) {
@@ -71,8 +104,9 @@ struct Bench: ParsableCommand {
         }
         let one = Roofline.measure(threads: 1)
         let all = Roofline.measure(threads: threads)
-        report("sgemm roofline (512³): \(String(format: "%.1f", one.gflops)) GFLOP/s on 1 thread, "
-              + "\(String(format: "%.1f", all.gflops)) GFLOP/s on \(threads)")
+        report("sgemm roofline (1024³): \(String(format: "%.1f", one.gflops)) GFLOP/s on 1 thread, "
+              + "\(String(format: "%.1f", all.gflops)) GFLOP/s on \(threads)"
+              + String(format: "; FMA peak %.1f / %.1f GFLOP/s", Roofline.fmaPeak(threads: 1), Roofline.fmaPeak(threads: threads)))
         if components.contains("render") { benchRender(roof: one) }
         if components.contains("encoder") {
             if encoder == "clip-vit-b32" { benchCLIP(roof: all) } else { try benchEncoder(roof: all) }
@@ -114,7 +148,8 @@ extension Bench {
         let store = try CheckpointStore.locate()
         let net = try EfficientNetLite0(path: try store.verifiedPath(of: "efficientnet-lite0"))
         benchEncoderStep(net, title: "EfficientNet-Lite0", depths: [("shallow", 1, 0.24), ("mid", 3, 0.31), ("deep", 6, 0.37)],
-                         flopsPerImage: { EfficientNetLite0.flops(height: 224, width: 224, through: $0) }, roof: roof)
+                         flopsPerImage: { EfficientNetLite0.flops(height: 224, width: 224, through: $0) }, roof: roof,
+                         pytorchScript: "efficientnet_step_pytorch.py")
     }
 
     /// The same step's work through a full-size ViT-B/32 (random weights in the official
@@ -122,32 +157,102 @@ extension Bench {
     func benchCLIP(roof: Roofline) {
         let tower = CLIPVisual(randomWidth: 768, heads: 12, layers: 12, patch: 32, grid: 7, seed: 3)
         benchEncoderStep(tower, title: "CLIP ViT-B/32 (random weights)", depths: [("shallow", 2, 0.47), ("mid", 8, 1.28), ("deep", 11, 1.90)],
-                         flopsPerImage: { tower.flops(through: $0) }, roof: roof)
+                         flopsPerImage: { tower.flops(through: $0) }, roof: roof, pytorchScript: "clip_step_pytorch.py")
     }
 
     func benchEncoderStep(_ encoder: any PerceptualEncoder, title: String, depths: [(String, Int, Double)],
-                          flopsPerImage: (Int) -> Double, roof: Roofline) {
+                          flopsPerImage: (Int) -> Double, roof: Roofline, pytorchScript: String) {
         ComputeThreads.set(threads)
         report("\nencoder: \(title), 224², one step = 5 sketch fwd+bwd + 4 target fwd, \(threads) threads")
-        report("depth          block  s/step   GFLOP/step  roofline s  ratio  (PyTorch, same machine, spec: s/step)")
         var gen = BenchRandom(seed: 7)
         let sketches = FeatureMap(channels: 3, batch: 5, height: 224, width: 224,
                                   data: (0..<(3 * 5 * 224 * 224)).map { _ in gen.next() * 2 - 1 })
         let targets = FeatureMap(channels: 3, batch: 4, height: 224, width: 224,
                                  data: (0..<(3 * 4 * 224 * 224)).map { _ in gen.next() * 2 - 1 })
-        for (name, block, torch) in depths {
-            let seconds = bestTime(repeats: 5) {
+        func ours(_ block: Int) -> Double {
+            bestTime(repeats: 5) {
                 let pass = encoder.encode(sketches, through: block, keepTrace: true)
                 _ = encoder.encode(targets, through: block, keepTrace: false)
-                var g = pass.features[block]
+                var g = pass.features(at: block)
                 for i in g.data.indices { g.data[i] *= 0.001 }
                 _ = encoder.inputGradient(pass, gradients: [block: g])
             }
-            let flops = flopsPerImage(block) * (5 * 2 + 4)
-            let ideal = roof.seconds(forFlops: flops)
-            report(String(format: "%-13@  %5d  %6.3f  %10.2f  %10.4f  %5.1f  (%.2f)", name as NSString, block, seconds,
-                         flops / 1e9, ideal, seconds / ideal, torch))
         }
+        guard pytorch else {
+            report("depth          block  s/step   GFLOP/step  roofline s  ratio  (PyTorch, same machine, spec: s/step)")
+            for (name, block, torch) in depths {
+                let seconds = ours(block)
+                let flops = flopsPerImage(block) * (5 * 2 + 4)
+                let ideal = roof.seconds(forFlops: flops)
+                report(String(format: "%-13@  %5d  %6.3f  %10.2f  %10.4f  %5.2f  (%.2f)", name as NSString, block, seconds,
+                             flops / 1e9, ideal, seconds / ideal, torch))
+            }
+            return
+        }
+        // Alternating rounds: this machine's speed drifts by tens of percent over minutes, so
+        // only figures from the same round compare.
+        report("PyTorch runs \(pytorchScript) in a child process, best of 5 per figure as ours; 'trainable' is the")
+        report("reference code's set-up (weights keep requires_grad, so autograd also computes weight gradients).")
+        report("round  block   ours s  PyTorch frozen s  ours/frozen  PyTorch trainable s  ours/trainable")
+        for round in 1...max(1, rounds) {
+            let mine = depths.map { ours($0.1) }
+            let frozen: [Int: Double], trainable: [Int: Double]
+            do {
+                frozen = try runPyTorchBench(pytorchScript, trainable: false)
+                trainable = try runPyTorchBench(pytorchScript, trainable: true)
+            } catch {
+                report("PyTorch comparison skipped: \(error)")
+                return
+            }
+            for ((_, block, _), seconds) in zip(depths, mine) {
+                func cell(_ t: Double?, _ width: Int) -> String {
+                    guard let t else { return "n/a".padding(toLength: width, withPad: " ", startingAt: 0) }
+                    return String(format: "%6.3f", t).padding(toLength: width, withPad: " ", startingAt: 0)
+                }
+                func ratio(_ t: Double?) -> String { t.map { String(format: "%5.2f", seconds / $0) } ?? "  n/a" }
+                report(String(format: "%5d  %5d  %7.3f  ", round, block, seconds) + cell(frozen[block], 16) + "  "
+                       + ratio(frozen[block]) + "        " + cell(trainable[block], 19) + "  " + ratio(trainable[block]))
+            }
+        }
+    }
+
+    /// Runs one of scripts/bench's PyTorch timers and reads its "block N: S s/step" lines.
+    func runPyTorchBench(_ script: String, trainable: Bool) throws -> [Int: Double] {
+        guard let path = benchScript(script) else {
+            throw UserFacingError(description: "scripts/bench/\(script) not found (run from the project directory)")
+        }
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        child.arguments = ["python3", path, String(threads)] + (trainable ? ["--trainable"] : [])
+        let output = Pipe(), errors = Pipe()
+        child.standardOutput = output
+        child.standardError = errors
+        try child.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let problems = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        child.waitUntilExit()
+        guard child.terminationStatus == 0 else {
+            let last = problems.split(separator: "\n").last.map(String.init) ?? "exit status \(child.terminationStatus)"
+            throw UserFacingError(description: "python3 \(script) failed: \(last)"
+                                  + (problems.contains("No module named") ? " (pip install torch, and the packages the script names)" : ""))
+        }
+        var times: [Int: Double] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix("block ") {
+            let fields = line.dropFirst(6).split(separator: " ")
+            if fields.count >= 2, let block = Int(fields[0].dropLast()), let seconds = Double(fields[1]) { times[block] = seconds }
+        }
+        return times
+    }
+
+    /// scripts/bench/NAME beside the working directory or above the executable.
+    func benchScript(_ name: String) -> String? {
+        var candidates = [FileManager.default.currentDirectoryPath]
+        var dir = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<4 {
+            candidates.append(dir.path)
+            dir.deleteLastPathComponent()
+        }
+        return candidates.map { $0 + "/scripts/bench/" + name }.first { FileManager.default.fileExists(atPath: $0) }
     }
 }
 

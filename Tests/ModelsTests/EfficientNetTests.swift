@@ -76,7 +76,7 @@ final class EfficientNetGoldenTests: XCTestCase {
         let trace = net.forward(input(g), through: 11, keepTrace: false)
         for (depth, sample) in g.features {
             guard let d = Int(depth) else { continue }
-            assertMatches(trace.features[d].nchw(), sample, "features after block \(d)")
+            assertMatches(trace.features(at: d).nchw(), sample, "features after block \(d)")
         }
         XCTAssertEqual(g.features.count, 3)
     }
@@ -92,7 +92,7 @@ final class EfficientNetGoldenTests: XCTestCase {
         for (depth, sample) in g.inputGradients {
             guard let d = Int(depth) else { continue }
             let trace = net.forward(input(g), through: d)
-            let grad = net.backward(trace, gradients: [d: lossWeights(shape: trace.features[d])])
+            let grad = net.backward(trace, gradients: [d: lossWeights(shape: trace.features(at: d))])
             assertMatches(grad.nchw(), sample, "input gradient from block \(d)")
         }
         XCTAssertEqual(g.inputGradients.count, 2)
@@ -106,13 +106,13 @@ final class EfficientNetGoldenTests: XCTestCase {
         for i in x.data.indices { x.data[i] = Float((i * 53) % 97) / 48.5 - 1 }
         let depth = 4
         let trace = net.forward(x, through: depth)
-        let r = lossWeights(shape: trace.features[depth])
-        let grad = net.backward(trace, gradients: [depth: r, 1: lossWeights(shape: trace.features[1])])
+        let r = lossWeights(shape: trace.features(at: depth))
+        let grad = net.backward(trace, gradients: [depth: r, 1: lossWeights(shape: trace.features(at: 1))])
         for n in 0..<5 {
             let one = x.images(n..<(n + 1))
             let t = net.forward(one, through: depth)
-            for b in [1, depth] { XCTAssertEqual(t.features[b].data, trace.features[b].images(n..<(n + 1)).data, "image \(n) block \(b)") }
-            let g = net.backward(t, gradients: [depth: r.images(n..<(n + 1)), 1: lossWeights(shape: trace.features[1]).images(n..<(n + 1))])
+            for b in [1, depth] { XCTAssertEqual(t.features(at: b).data, trace.features(at: b).images(n..<(n + 1)).data, "image \(n) block \(b)") }
+            let g = net.backward(t, gradients: [depth: r.images(n..<(n + 1)), 1: lossWeights(shape: trace.features(at: 1)).images(n..<(n + 1))])
             XCTAssertEqual(g.data, grad.images(n..<(n + 1)).data, "gradient of image \(n)")
         }
     }
@@ -124,9 +124,9 @@ final class EfficientNetGoldenTests: XCTestCase {
         for i in x.data.indices { x.data[i] = Float((i * 37) % 101) / 50 - 1 }
         let depth = 2
         let trace = net.forward(x, through: depth)
-        let r = lossWeights(shape: trace.features[depth])
+        let r = lossWeights(shape: trace.features(at: depth))
         func loss(_ input: FeatureMap) -> Double {
-            let f = net.forward(input, through: depth, keepTrace: false).features[depth]
+            let f = net.forward(input, through: depth, keepTrace: false).features(at: depth)
             return zip(f.data, r.data).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
         }
         let grad = net.backward(trace, gradients: [depth: r])

@@ -49,6 +49,22 @@ final class MatmulTests: XCTestCase {
         }
     }
 
+    /// Outputs are handed to sgemm uninitialised when beta is 0 (the CLIP tower's layers): what
+    /// the memory held, NaN included, must not leak into the product, on the split path too.
+    func testBetaZeroIgnoresWhatTheOutputHeld() {
+        var rng = LCG(state: 9)
+        for (m, n, k) in [(3, 5, 4), (250, 768, 96)] {
+            let a = rng.array(m * k), b = rng.array(k * n)
+            var c = [Float](repeating: .nan, count: m * n)
+            a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+                sgemm(m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: n, beta: 0, c: cp.baseAddress!, ldc: n)
+            } } }
+            let want = naive(Tensor(shape: [m, k], data: a), Tensor(shape: [k, n], data: b), false, false)
+            XCTAssertEqual(c.filter { $0.isNaN }.count, 0, "\(m)×\(n)×\(k)")
+            XCTAssertLessThan(zip(c, want.data).map { abs($0 - $1) }.max() ?? 0, 1e-4, "\(m)×\(n)×\(k)")
+        }
+    }
+
     func testEmptyInnerDimensionGivesZeros() {
         let c = matmul(Tensor(zeros: [2, 0]), Tensor(zeros: [0, 3]))
         XCTAssertEqual(c, Tensor(zeros: [2, 3]))

@@ -3,18 +3,17 @@
 `clipascene bench encoder --encoder clip-vit-b32` (developer machine only; needs torch).
 
 Same work as the Swift bench: 1 clean + 4 augmented sketch copies forward to block L and
-backward to the input (weights frozen), 4 target copies forward; random weights in the
+backward to the input, 4 target copies forward; random weights in the
 official layout (torch.nn.MultiheadAttention, QuickGELU MLP, pre-LN blocks). Prints
-seconds per step (best of 5) for blocks 2, 8 and 11.
+seconds per step (best of 5) for blocks 2, 8 and 11. Usage: [threads] [--trainable]
+(see encoder_step.py); `clipascene bench encoder --encoder clip-vit-b32 --pytorch` runs it.
 """
-import sys
-
 import torch
 import torch.nn as nn
 
-from encoder_step import time_steps
+from encoder_step import options, set_trainable, time_steps
 
-threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+threads, trainable = options()
 W, HEADS, LAYERS, PATCH, RES = 768, 12, 12, 32, 224
 
 
@@ -51,6 +50,5 @@ class Tower(nn.Module):
 
 
 tower = Tower().eval()
-for p in tower.parameters():
-    p.requires_grad_(False)
-time_steps(tower, (2, 8, 11), threads, resolution=RES)
+set_trainable(tower, trainable)
+time_steps(tower, (2, 8, 11), threads, resolution=RES, trainable=trainable)
