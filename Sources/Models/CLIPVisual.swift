@@ -274,8 +274,13 @@ public final class CLIPVisual: Sendable {
     func add(_ x: inout [Float], _ y: [Float]) {
         x.withUnsafeMutableBufferPointer { xp in y.withUnsafeBufferPointer { yp in
             let (a, b) = (UncheckedSendable(xp.baseAddress!), UncheckedSendable(yp.baseAddress!))
-            forEachVector(xp.count) { i, n in
-                storePartial(loadPartial(a.value + i, n) + loadPartial(b.value + i, n), a.value + i, n)
+            let count = xp.count
+            parallelFor(vectorChunks(count), minChunk: 2048) { chunks in
+                let span = vectorSpan(chunks, of: count)
+                for i in stride(from: span.lowerBound, to: span.upperBound, by: 8) {
+                    let n = min(8, span.upperBound - i)
+                    storePartial(loadPartial(a.value + i, n) + loadPartial(b.value + i, n), a.value + i, n)
+                }
             }
         } }
     }
@@ -368,9 +373,14 @@ public final class CLIPVisual: Sendable {
             x.withUnsafeBufferPointer { xb in
                 guard let xp = xb.baseAddress, let yp = yb.baseAddress else { return }
                 let (xs, ys) = (UncheckedSendable(xp), UncheckedSendable(yp))
-                forEachVector(xb.count) { i, n in
-                    let v = loadPartial(xs.value + i, n)
-                    storePartial(v * vectorSigmoid(Self.geluScale * v), ys.value + i, n)
+                let count = xb.count
+                parallelFor(vectorChunks(count), minChunk: 2048) { chunks in
+                    let span = vectorSpan(chunks, of: count)
+                    for i in stride(from: span.lowerBound, to: span.upperBound, by: 8) {
+                        let n = min(8, span.upperBound - i)
+                        let v = loadPartial(xs.value + i, n)
+                        storePartial(v * vectorSigmoid(Self.geluScale * v), ys.value + i, n)
+                    }
                 }
             }
             initialised = x.count
@@ -381,10 +391,15 @@ public final class CLIPVisual: Sendable {
     func quickGELUBackward(_ g: inout [Float], input u: [Float]) {
         g.withUnsafeMutableBufferPointer { gb in u.withUnsafeBufferPointer { ub in
             let (gs, us) = (UncheckedSendable(gb.baseAddress!), UncheckedSendable(ub.baseAddress!))
-            forEachVector(gb.count) { i, n in
-                let v = loadPartial(us.value + i, n)
-                let s = vectorSigmoid(Self.geluScale * v)
-                storePartial(loadPartial(gs.value + i, n) * (s + Self.geluScale * v * s * (1 - s)), gs.value + i, n)
+            let count = gb.count
+            parallelFor(vectorChunks(count), minChunk: 2048) { chunks in
+                let span = vectorSpan(chunks, of: count)
+                for i in stride(from: span.lowerBound, to: span.upperBound, by: 8) {
+                    let n = min(8, span.upperBound - i)
+                    let v = loadPartial(us.value + i, n)
+                    let s = vectorSigmoid(Self.geluScale * v)
+                    storePartial(loadPartial(gs.value + i, n) * (s + Self.geluScale * v * s * (1 - s)), gs.value + i, n)
+                }
             }
         } }
     }

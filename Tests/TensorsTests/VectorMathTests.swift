@@ -44,15 +44,14 @@ final class VectorMathTests: XCTestCase {
         }
     }
 
-    /// forEachVector visits every value once, in chunks of eight and one short tail.
-    func testForEachVectorCoversEveryIndexOnce() {
+    /// The chunk spans of a parallel elementwise loop cover every value once.
+    func testVectorSpansCoverEveryIndexOnce() {
         for n in [0, 1, 7, 8, 9, 16, 100_003] {
             var seen = [Int](repeating: 0, count: n)
             seen.withUnsafeMutableBufferPointer { buffer in
                 let p = UncheckedSendable(buffer.baseAddress)
-                forEachVector(n, minChunk: 64) { start, count in
-                    XCTAssertTrue(count == 8 || start + count == n, "chunk at \(start) of \(count)")
-                    for i in start..<(start + count) { p.value?[i] += 1 }
+                parallelFor(vectorChunks(n), minChunk: 8) { chunks in
+                    for i in vectorSpan(chunks, of: n) { p.value?[i] += 1 }
                 }
             }
             XCTAssertEqual(seen.filter { $0 != 1 }.count, 0, "n = \(n)")
