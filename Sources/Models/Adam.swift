@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 
 /// Adam (Kingma & Ba) over one flat parameter vector, with PyTorch's defaults and update rule.
 public struct Adam: Codable, Sendable, Equatable {
@@ -40,12 +41,26 @@ public struct Adam: Codable, Sendable, Equatable {
         let c1 = 1 - Float(pow(Double(b1), Double(step)))
         let c2 = 1 - Float(pow(Double(b2), Double(step)))
         let stepSize = learningRate / c1
-        let c2root = c2.squareRoot()
-        for i in params.indices {
-            let gi = g[i]
-            m[i] = b1 * m[i] + (1 - b1) * gi
-            v[i] = b2 * v[i] + (1 - b2) * gi * gi
-            params[i] -= stepSize * m[i] / (v[i].squareRoot() / c2root + epsilon)
-        }
+        let c2root = c2.squareRoot(), eps = epsilon
+        // Eight lanes at a time on the workers, each lane the same operations in the same
+        // order as the scalar rule (no fused multiply-adds), so results are bit for bit the same.
+        let n = params.count
+        params.withUnsafeMutableBufferPointer { pb in m.withUnsafeMutableBufferPointer { mb in
+        v.withUnsafeMutableBufferPointer { vb in g.withUnsafeBufferPointer { gb in
+            guard let p0 = pb.baseAddress, let m0 = mb.baseAddress, let v0 = vb.baseAddress, let g0 = gb.baseAddress else { return }
+            let (ps, ms, vs, gs) = (UncheckedSendable(p0), UncheckedSendable(m0), UncheckedSendable(v0), UncheckedSendable(g0))
+            parallelFor(vectorChunks(n), minChunk: 2048) { chunks in
+                let span = vectorSpan(chunks, of: n)
+                for i in stride(from: span.lowerBound, to: span.upperBound, by: 8) {
+                    let k = min(8, span.upperBound - i)
+                    let gi = loadPartial(gs.value + i, k)
+                    let mi = b1 * loadPartial(ms.value + i, k) + (1 - b1) * gi
+                    let vi = b2 * loadPartial(vs.value + i, k) + (1 - b2) * gi * gi
+                    storePartial(mi, ms.value + i, k)
+                    storePartial(vi, vs.value + i, k)
+                    storePartial(loadPartial(ps.value + i, k) - stepSize * mi / (vi.squareRoot() / c2root + eps), ps.value + i, k)
+                }
+            }
+        } } } }
     }
 }

@@ -229,32 +229,41 @@ public final class PartSketcher: @unchecked Sendable {
         let raster = Raster.render(strokes, width: width, height: height)
         let warps = (0..<views).map { _ in Warp.random(width: width, height: height, rng: &rng) }
 
-        // Sketch batch: clean + warped views, RGB (ink is gray), normalised.
-        var sketch = [Float](repeating: 0, count: 3 * (views + 1) * plane)   // [3][batch][plane]
-        var targetViews = [Float](repeating: 0, count: 3 * views * plane)
-        var sketchRGB = [Float](repeating: 0, count: 3 * plane)
-        for c in 0..<3 { for i in 0..<plane { sketchRGB[c * plane + i] = raster.image[i] } }
-        var warped = [Float](repeating: 0, count: 3 * plane)
-        for v in 0...views {
-            if v == 0 { warped = sketchRGB } else {
-                sketchRGB.withUnsafeBufferPointer { s in warped.withUnsafeMutableBufferPointer { w in
-                    warps[v - 1].apply(s.baseAddress!, planes: 3, into: w.baseAddress!) } }
-            }
-            for c in 0..<3 {
-                for i in 0..<plane {
-                    sketch[(c * (views + 1) + v) * plane + i] = (warped[c * plane + i] - normalisation.mean[c]) / normalisation.std[c]
+        // Sketch batch: clean + warped views, normalised per channel. The ink is gray, so each
+        // view warps one plane (not three identical ones); views run on the workers.
+        let mean = normalisation.mean, std = normalisation.std
+        var sketch = [Float](unspecified: 3 * (views + 1) * plane)   // [3][batch][plane]
+        var targetViews = [Float](unspecified: 3 * views * plane)
+        raster.image.withUnsafeBufferPointer { ib in target.pixels.withUnsafeBufferPointer { tb in
+        sketch.withUnsafeMutableBufferPointer { sb in targetViews.withUnsafeMutableBufferPointer { vb in
+            let (image, photo) = (UncheckedSendable(ib.baseAddress!), UncheckedSendable(tb.baseAddress!))
+            let (out, outTarget) = (UncheckedSendable(sb.baseAddress!), UncheckedSendable(vb.baseAddress))
+            parallelFor(2 * views + 1) { jobs in
+                var warped = [Float](unspecified: 3 * plane)
+                for job in jobs {
+                    if job <= views {   // sketch view `job` (0 is the clean canvas)
+                        let v = job
+                        if v > 0 { warped.withUnsafeMutableBufferPointer { warps[v - 1].apply(image.value, planes: 1, into: $0.baseAddress!) } }
+                        warped.withUnsafeBufferPointer { wb in
+                            let gray = v == 0 ? image.value : wb.baseAddress!
+                            for c in 0..<3 {
+                                let dst = out.value + (c * (views + 1) + v) * plane
+                                for i in 0..<plane { dst[i] = (gray[i] - mean[c]) / std[c] }
+                            }
+                        }
+                    } else if let outTarget = outTarget.value {   // target view job − views − 1, all three planes
+                        let v = job - views - 1
+                        warped.withUnsafeMutableBufferPointer { warps[v].apply(photo.value, planes: 3, into: $0.baseAddress!) }
+                        warped.withUnsafeBufferPointer { wb in
+                            for c in 0..<3 {
+                                let src = wb.baseAddress! + c * plane, dst = outTarget + (c * views + v) * plane
+                                for i in 0..<plane { dst[i] = (src[i] - mean[c]) / std[c] }
+                            }
+                        }
+                    }
                 }
             }
-        }
-        for v in 0..<views {
-            target.pixels.withUnsafeBufferPointer { s in warped.withUnsafeMutableBufferPointer { w in
-                warps[v].apply(s.baseAddress!, planes: 3, into: w.baseAddress!) } }
-            for c in 0..<3 {
-                for i in 0..<plane {
-                    targetViews[(c * views + v) * plane + i] = (warped[c * plane + i] - normalisation.mean[c]) / normalisation.std[c]
-                }
-            }
-        }
+        } } } }
         let deepest = settings.layers.deepest
         let sketchTrace = encoder.encode(
             frame(FeatureMap(channels: 3, batch: views + 1, height: height, width: width, data: sketch)),
@@ -272,9 +281,10 @@ public final class PartSketcher: @unchecked Sendable {
             var t = s
             let cols = s.plane
             let clean = cleanTargetFeatures[block]!
+            let targetFeatures = targetTrace?.features(at: block)   // laid out on each call: once per block
             for c in 0..<s.channels {
                 for i in 0..<cols { t.data[(c * (views + 1)) * cols + i] = clean.data[c * cols + i] }
-                if let tv = targetTrace?.features(at: block) {
+                if let tv = targetFeatures {
                     for v in 0..<views {
                         for i in 0..<cols { t.data[(c * (views + 1) + v + 1) * cols + i] = tv.data[(c * views + v) * cols + i] }
                     }
@@ -291,20 +301,32 @@ public final class PartSketcher: @unchecked Sendable {
         /// normalisation and the views to the gray canvas, then the rasteriser.
         func strokeGradients(_ gradients: [Int: FeatureMap]) -> [StrokeGradient] {
             let dInput = unframe(encoder.inputGradient(sketchTrace, gradients: gradients))
-            var dImage = [Float](repeating: 0, count: plane)
-            var dView = [Float](repeating: 0, count: 3 * plane), dRGB = [Float](repeating: 0, count: 3 * plane)
-            for v in 0...views {
-                for c in 0..<3 {
-                    for i in 0..<plane { dView[c * plane + i] = dInput.data[(c * (views + 1) + v) * plane + i] / normalisation.std[c] }
+            // Each view's three channel gradients fold into one gray plane first (the warp is
+            // the same linear map on every plane), then go back through its warp; views run
+            // on the workers into their own planes, summed in view order (deterministic).
+            var perView = [Float](unspecified: (views + 1) * plane)
+            dInput.data.withUnsafeBufferPointer { db in perView.withUnsafeMutableBufferPointer { pb in
+                let (d, out) = (UncheckedSendable(db.baseAddress!), UncheckedSendable(pb.baseAddress!))
+                parallelFor(views + 1) { jobs in
+                    var gray = [Float](unspecified: plane)
+                    for v in jobs {
+                        let target = v == 0 ? out.value : out.value + v * plane
+                        gray.withUnsafeMutableBufferPointer { gb in
+                            let g = v == 0 ? target : gb.baseAddress!
+                            let r = d.value + v * plane, stride = (views + 1) * plane
+                            for i in 0..<plane { g[i] = r[i] / std[0] + r[stride + i] / std[1] + r[2 * stride + i] / std[2] }
+                            if v > 0 {
+                                target.update(repeating: 0, count: plane)
+                                warps[v - 1].backward(g, planes: 1, into: target)
+                            }
+                        }
+                    }
                 }
-                if v == 0 {
-                    for i in 0..<(3 * plane) { dRGB[i] += dView[i] }
-                } else {
-                    dView.withUnsafeBufferPointer { g in dRGB.withUnsafeMutableBufferPointer { d in
-                        warps[v - 1].backward(g.baseAddress!, planes: 3, into: d.baseAddress!) } }
-                }
+            } }
+            var dImage = [Float](perView[0..<plane])
+            for v in stride(from: 1, through: views, by: 1) {
+                for i in 0..<plane { dImage[i] += perView[v * plane + i] }
             }
-            for c in 0..<3 { for i in 0..<plane { dImage[i] += dRGB[c * plane + i] } }
             return raster.backward(dImage)
         }
         /// ∂L/∂(points MLP output) from stroke gradients, scaled.
