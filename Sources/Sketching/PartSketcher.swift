@@ -350,7 +350,7 @@ public final class PartSketcher: @unchecked Sendable {
             let perBlock = gradients.keys.sorted().map { b in mlp.backward(trace, outputGradient: outputGradient(strokeGradients([b: gradients[b]!]), scale: 1)) }
             var grad = [Float](repeating: 0, count: perBlock[0].count)
             for (g, weight) in zip(perBlock, Self.gradNormWeights(perBlock)) {
-                for j in grad.indices { grad[j] += weight * g[j] }
+                axpy(weight, g, into: &grad)
             }
             adam.update(&mlp.parameters, gradients: grad)
             finishStep(strokes: strokes, cleanLoss: cleanLoss, total: total)
@@ -387,7 +387,7 @@ public final class PartSketcher: @unchecked Sendable {
             for i in terms.indices { termScale[i] = weights[i] - 2 * residual * simp.ratio * rawScale[i] }
             let widthScale = weights[terms.count] + 2 * residual
             var grad = gWidth.map { widthScale * $0 }
-            for (g, scale) in zip(gTerms, termScale) { for j in grad.indices { grad[j] += scale * g[j] } }
+            for (g, scale) in zip(gTerms, termScale) { axpy(scale, g, into: &grad) }
             simp.adam.update(&simp.mlp.parameters, gradients: grad)
             simp.lastWidthLoss = widthLoss
             simplicity = simp
@@ -405,7 +405,7 @@ public final class PartSketcher: @unchecked Sendable {
     /// GradNorm's loss weights from each loss's parameter gradient (spec §4):
     /// w_i = (G − g_i) / ((n − 1) G), g_i = mean |∂L_i/∂θ|, G = Σ g.
     static func gradNormWeights(_ gradients: [[Float]]) -> [Float] {
-        let sizes = gradients.map { g in g.reduce(0) { $0 + abs($1) } / Float(max(1, g.count)) }
+        let sizes = gradients.map { g in absoluteSum(g) / Float(max(1, g.count)) }
         let sum = max(sizes.reduce(0, +), 1e-20), n = Float(gradients.count)
         return sizes.map { (sum - $0) / ((n - 1) * sum) }
     }

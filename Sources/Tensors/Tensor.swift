@@ -94,6 +94,24 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
     }
 }
 
+/// y += alpha · x, elementwise (BLAS saxpy: eight lanes, where the plain loop over two
+/// arrays stays scalar).
+public func axpy(_ alpha: Float, _ x: [Float], into y: inout [Float]) {
+    precondition(x.count == y.count, "axpy of \(x.count) values into \(y.count)")
+    _ = ComputeThreads.blasConfigured
+    x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in
+        guard let xp = xb.baseAddress, let yp = yb.baseAddress else { return }
+        cblas_saxpy(Int32(xb.count), alpha, xp, 1, yp, 1)
+    } }
+}
+
+/// Σ |x| (BLAS sasum; a Swift `reduce` over floats cannot be vectorised, as it may not
+/// reorder the additions).
+public func absoluteSum(_ x: [Float]) -> Float {
+    _ = ComputeThreads.blasConfigured
+    return x.withUnsafeBufferPointer { xb in xb.baseAddress.map { cblas_sasum(Int32(xb.count), $0, 1) } ?? 0 }
+}
+
 @inline(__always)
 func sgemmSerial(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
                   alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,

@@ -65,6 +65,19 @@ final class MatmulTests: XCTestCase {
         }
     }
 
+    func testAxpyAndAbsoluteSumAgainstLoops() {
+        var rng = LCG(state: 5)
+        for n in [0, 1, 9, 10_001] {
+            let x = rng.array(n)
+            var y = rng.array(n)
+            let want = zip(x, y).map { -2.5 * $0 + $1 }
+            axpy(-2.5, x, into: &y)
+            XCTAssertLessThan(zip(y, want).map { abs($0 - $1) }.max() ?? 0, 1e-6, "axpy, n = \(n)")   // BLAS may fuse
+            let sum = x.reduce(0.0) { $0 + Double(abs($1)) }
+            XCTAssertEqual(Double(absoluteSum(x)), sum, accuracy: 1e-5 * max(1, sum), "sum, n = \(n)")
+        }
+    }
+
     func testEmptyInnerDimensionGivesZeros() {
         let c = matmul(Tensor(zeros: [2, 0]), Tensor(zeros: [0, 3]))
         XCTAssertEqual(c, Tensor(zeros: [2, 3]))
