@@ -85,6 +85,16 @@ struct Warp: Sendable {
         let n = width * height
         for i in 0..<n {
             let (x0, y0, fx, fy) = taps(i)
+            if x0 >= 0 && y0 >= 0 && x0 + 1 < width && y0 + 1 < height {
+                // All four taps inside: read them directly (same arithmetic as below).
+                for p in 0..<planes {
+                    let t = src + p * n + y0 * width + x0
+                    let top = t[0] * (1 - fx) + t[1] * fx
+                    let bottom = t[width] * (1 - fx) + t[width + 1] * fx
+                    out[p * n + i] = top * (1 - fy) + bottom * fy
+                }
+                continue
+            }
             for p in 0..<planes {
                 let base = src + p * n
                 func at(_ xx: Int, _ yy: Int) -> Float {

@@ -82,19 +82,33 @@ enum PerceptualLoss {
         return (out, norms)
     }
 
+    /// Σ (s − t)² over everything and over image 0 alone (the first plane of each channel's
+    /// row), with g = 2 (s − t) · scale. Walked channel by channel, in index order as before,
+    /// without a division per value to tell image 0 apart.
+    static func squaredDifferences(_ s: FeatureMap, _ t: FeatureMap, scale: Float, into g: inout FeatureMap) -> (Float, Float) {
+        let cols = s.columns, plane = s.plane
+        var loss: Float = 0, first: Float = 0
+        s.data.withUnsafeBufferPointer { sb in t.data.withUnsafeBufferPointer { tb in g.data.withUnsafeMutableBufferPointer { gb in
+            for c in 0..<s.channels {
+                let row = c * cols
+                for j in 0..<cols {
+                    let d = sb[row + j] - tb[row + j]
+                    loss += d * d
+                    if j < plane { first += d * d }
+                    gb[row + j] = 2 * d * scale
+                }
+            }
+        } } }
+        return (loss, first)
+    }
+
     /// CLIP's loss: the mean of squared differences over every image, token and channel.
     static func plainLossAndGradient(sketch s: FeatureMap, target t: FeatureMap, weight: Float)
         -> (loss: Float, gradient: FeatureMap, firstImageLoss: Float) {
         let cols = s.columns, plane = s.plane
         let scale = weight / Float(s.count)
-        var loss: Float = 0, first: Float = 0
         var g = s
-        for i in s.data.indices {
-            let d = s.data[i] - t.data[i]
-            loss += d * d
-            if i % cols < plane { first += d * d }
-            g.data[i] = 2 * d * scale
-        }
+        let (loss, first) = squaredDifferences(s, t, scale: scale, into: &g)
         return (loss * scale, g, first * weight / Float(s.channels * plane))
     }
 
@@ -107,14 +121,8 @@ enum PerceptualLoss {
         let (t, _) = normalised(target)
         let cols = s.columns, plane = s.plane
         let scale = weight / Float(cols)
-        var loss: Float = 0, first: Float = 0
         var g = s
-        for i in s.data.indices {
-            let d = s.data[i] - t.data[i]
-            loss += d * d
-            if i % cols < plane { first += d * d }  // image 0 is the first plane of each channel
-            g.data[i] = 2 * d * scale
-        }
+        let (loss, first) = squaredDifferences(s, t, scale: scale, into: &g)
         // Through the normalisation: ∂/∂f = (g − f̂ (f̂·g)) / ‖f‖.
         var dot = [Float](repeating: 0, count: cols)
         for c in 0..<s.channels { for j in 0..<cols { dot[j] += s.data[c * cols + j] * g.data[c * cols + j] } }
