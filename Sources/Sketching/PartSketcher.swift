@@ -310,11 +310,11 @@ public final class PartSketcher: @unchecked Sendable {
                 parallelFor(views + 1) { jobs in
                     var gray = [Float](unspecified: plane)
                     for v in jobs {
-                        let target = v == 0 ? out.value : out.value + v * plane
+                        let target = out.value + v * plane
                         gray.withUnsafeMutableBufferPointer { gb in
-                            let g = v == 0 ? target : gb.baseAddress!
-                            let r = d.value + v * plane, stride = (views + 1) * plane
-                            for i in 0..<plane { g[i] = r[i] / std[0] + r[stride + i] / std[1] + r[2 * stride + i] / std[2] }
+                            let g = v == 0 ? target : gb.baseAddress!   // the clean view needs no warp
+                            let r = d.value + v * plane, channel = (views + 1) * plane
+                            for i in 0..<plane { g[i] = r[i] / std[0] + r[channel + i] / std[1] + r[2 * channel + i] / std[2] }
                             if v > 0 {
                                 target.update(repeating: 0, count: plane)
                                 warps[v - 1].backward(g, planes: 1, into: target)
