@@ -272,17 +272,15 @@ public final class CLIPVisual: Sendable {
     }
 
     func add(_ x: inout [Float], _ y: [Float]) {
-        x.withUnsafeMutableBufferPointer { xp in y.withUnsafeBufferPointer { yp in
-            let (a, b) = (UncheckedSendable(xp.baseAddress!), UncheckedSendable(yp.baseAddress!))
-            let count = xp.count
-            parallelFor(vectorChunks(count), minChunk: 2048) { chunks in
-                let span = vectorSpan(chunks, of: count)
-                for i in stride(from: span.lowerBound, to: span.upperBound, by: 8) {
-                    let n = min(8, span.upperBound - i)
-                    storePartial(loadPartial(a.value + i, n) + loadPartial(b.value + i, n), a.value + i, n)
-                }
-            }
+        precondition(x.count == y.count, "adding \(y.count) values to \(x.count)")
+        x.withUnsafeMutableBufferPointer { xb in y.withUnsafeBufferPointer { yb in
+            guard let xp = xb.baseAddress, let yp = yb.baseAddress else { return }
+            mapVectors(Sum.self, xp, yp, into: xp, count: xb.count)
         } }
+    }
+
+    enum Sum: VectorKernel {
+        @inline(__always) static func apply(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a + b }
     }
 
     /// LayerNorm over each row of `x` into `output`; returns the normalised rows (before gain
@@ -372,16 +370,7 @@ public final class CLIPVisual: Sendable {
         [Float](unsafeUninitializedCapacity: x.count) { yb, initialised in
             x.withUnsafeBufferPointer { xb in
                 guard let xp = xb.baseAddress, let yp = yb.baseAddress else { return }
-                let (xs, ys) = (UncheckedSendable(xp), UncheckedSendable(yp))
-                let count = xb.count
-                parallelFor(vectorChunks(count), minChunk: 2048) { chunks in
-                    let span = vectorSpan(chunks, of: count)
-                    for i in stride(from: span.lowerBound, to: span.upperBound, by: 8) {
-                        let n = min(8, span.upperBound - i)
-                        let v = loadPartial(xs.value + i, n)
-                        storePartial(v * vectorSigmoid(Self.geluScale * v), ys.value + i, n)
-                    }
-                }
+                mapVectors(QuickGELU.self, xp, xp, into: yp, count: xb.count)
             }
             initialised = x.count
         }
@@ -390,18 +379,23 @@ public final class CLIPVisual: Sendable {
     /// dHidden ⊙ QuickGELU′(u): σ(1.702u) + 1.702·u·σ(1.702u)(1 − σ(1.702u)).
     func quickGELUBackward(_ g: inout [Float], input u: [Float]) {
         g.withUnsafeMutableBufferPointer { gb in u.withUnsafeBufferPointer { ub in
-            let (gs, us) = (UncheckedSendable(gb.baseAddress!), UncheckedSendable(ub.baseAddress!))
-            let count = gb.count
-            parallelFor(vectorChunks(count), minChunk: 2048) { chunks in
-                let span = vectorSpan(chunks, of: count)
-                for i in stride(from: span.lowerBound, to: span.upperBound, by: 8) {
-                    let n = min(8, span.upperBound - i)
-                    let v = loadPartial(us.value + i, n)
-                    let s = vectorSigmoid(Self.geluScale * v)
-                    storePartial(loadPartial(gs.value + i, n) * (s + Self.geluScale * v * s * (1 - s)), gs.value + i, n)
-                }
-            }
+            guard let gp = gb.baseAddress, let up = ub.baseAddress else { return }
+            mapVectors(QuickGELUGradient.self, gp, up, into: gp, count: gb.count)
         } }
+    }
+
+    enum QuickGELU: VectorKernel {
+        @inline(__always) static func apply(_ x: SIMD8<Float>, _ unused: SIMD8<Float>) -> SIMD8<Float> {
+            x * vectorSigmoid(geluScale * x)
+        }
+    }
+
+    /// (∂L/∂output, input) → ∂L/∂input.
+    enum QuickGELUGradient: VectorKernel {
+        @inline(__always) static func apply(_ g: SIMD8<Float>, _ u: SIMD8<Float>) -> SIMD8<Float> {
+            let s = vectorSigmoid(geluScale * u)
+            return g * (s + geluScale * u * s * (1 - s))
+        }
     }
 
     /// Multi-head self-attention of the packed q, k, v rows; writes the heads' outputs side by

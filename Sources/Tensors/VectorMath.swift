@@ -49,6 +49,27 @@ public func vectorSpan(_ chunks: Range<Int>, of n: Int) -> Range<Int> {
     (chunks.lowerBound * 8)..<min(n, chunks.upperBound * 8)
 }
 
+/// An elementwise function of two inputs, eight lanes at a time (unary ones ignore `b`).
+/// Kernels are types rather than closures so that `mapVectors` is specialised for each and
+/// the math inlined into its loop.
+public protocol VectorKernel {
+    static func apply(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float>
+}
+
+/// out[i] = K(a[i], b[i]) for i in 0..<n, on the workers; `out` may be `a` or `b`.
+@inlinable
+public func mapVectors<K: VectorKernel>(_ kernel: K.Type, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                                        into out: UnsafeMutablePointer<Float>, count n: Int) {
+    let (x, y, z) = (UncheckedSendable(a), UncheckedSendable(b), UncheckedSendable(out))
+    parallelFor(vectorChunks(n), minChunk: 2048) { chunks in
+        let span = vectorSpan(chunks, of: n)
+        for i in stride(from: span.lowerBound, to: span.upperBound, by: 8) {
+            let k = min(8, span.upperBound - i)
+            storePartial(K.apply(loadPartial(x.value + i, k), loadPartial(y.value + i, k)), z.value + i, k)
+        }
+    }
+}
+
 /// Eight floats from `p`, zero-filled past `count`. The short case goes through memory: a
 /// vector built lane by lane made LLVM split all the math after it into halves and single
 /// lanes, in the full case too (a third of the speed of the exp).
