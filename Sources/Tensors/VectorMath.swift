@@ -40,10 +40,10 @@ public func vectorSigmoid(_ x: SIMD8<Float>) -> SIMD8<Float> {
 @inlinable
 public func vectorChunks(_ n: Int) -> Int { (n + 7) / 8 }
 
-/// The values [start, end) of the chunks `chunks` of [0, n). Elementwise loops walk it eight
-/// at a time with the vector math written in the loop itself: a body closure handed to a
-/// helper stayed a separate function called per chunk (it is not inlined through
-/// `parallelFor`'s closure), a third of the speed.
+/// The values [start, end) of the chunks `chunks` of [0, n), for loops that walk them eight
+/// at a time inside `parallelFor` (`mapVectors`, Adam). The math belongs in that loop: a body
+/// closure handed through `parallelFor` stays a function called per chunk (a third of the
+/// speed), hence `VectorKernel` types.
 @inlinable
 public func vectorSpan(_ chunks: Range<Int>, of n: Int) -> Range<Int> {
     (chunks.lowerBound * 8)..<min(n, chunks.upperBound * 8)

@@ -57,4 +57,22 @@ final class VectorMathTests: XCTestCase {
             XCTAssertEqual(seen.filter { $0 != 1 }.count, 0, "n = \(n)")
         }
     }
+
+    enum Difference: VectorKernel {
+        static func apply(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a - 2 * b }
+    }
+
+    /// mapVectors applies its kernel to every value once, tails included, in place too.
+    func testMapVectorsAppliesTheKernelEverywhere() {
+        for n in [0, 3, 8, 13, 50_001] {
+            var a = (0..<n).map { Float($0) }
+            let b = (0..<n).map { Float($0 % 7) }
+            let want = zip(a, b).map { $0 - 2 * $1 }
+            a.withUnsafeMutableBufferPointer { ab in b.withUnsafeBufferPointer { bb in
+                guard let ap = ab.baseAddress, let bp = bb.baseAddress else { return }
+                mapVectors(Difference.self, ap, bp, into: ap, count: n)
+            } }
+            XCTAssertEqual(a, want, "n = \(n)")
+        }
+    }
 }
