@@ -102,16 +102,20 @@ public struct MLP: Codable, Sendable, Equatable {
                 }
             }
             let input = trace.inputs[l]
-            // dW = g ⊗ input, db = g.
-            grad.withUnsafeMutableBufferPointer { gp in
-                for o in 0..<fanOut {
-                    let go = g[o]
-                    if go == 0 { continue }
-                    let row = gp.baseAddress! + wo + o * fanIn
-                    for i in 0..<fanIn { row[i] = go * input[i] }
-                    gp[bo + o] = go
+            // dW = g ⊗ input, db = g; rows on the workers (a million values per layer, written
+            // once: the step's largest serial pass before).
+            grad.withUnsafeMutableBufferPointer { gp in g.withUnsafeBufferPointer { gb in input.withUnsafeBufferPointer { ib in
+                let (gs, go, xs) = (UncheckedSendable(gp.baseAddress!), UncheckedSendable(gb.baseAddress!), UncheckedSendable(ib.baseAddress!))
+                parallelFor(fanOut, minChunk: max(1, 65_536 / max(1, fanIn))) { rows in
+                    for o in rows {
+                        let scale = go.value[o]
+                        if scale == 0 { continue }
+                        let row = gs.value + wo + o * fanIn
+                        for i in 0..<fanIn { row[i] = scale * xs.value[i] }
+                        gs.value[bo + o] = scale
+                    }
                 }
-            }
+            } } }
             if l > 0 {
                 var dx = [Float](repeating: 0, count: fanIn)
                 parameters.withUnsafeBufferPointer { p in

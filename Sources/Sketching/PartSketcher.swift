@@ -282,14 +282,16 @@ public final class PartSketcher: @unchecked Sendable {
             let cols = s.plane
             let clean = cleanTargetFeatures[block]!
             let targetFeatures = targetTrace?.features(at: block)   // laid out on each call: once per block
-            for c in 0..<s.channels {
-                for i in 0..<cols { t.data[(c * (views + 1)) * cols + i] = clean.data[c * cols + i] }
-                if let tv = targetFeatures {
-                    for v in 0..<views {
-                        for i in 0..<cols { t.data[(c * (views + 1) + v + 1) * cols + i] = tv.data[(c * views + v) * cols + i] }
+            t.data.withUnsafeMutableBufferPointer { tb in clean.data.withUnsafeBufferPointer { cb in
+                guard let tp = tb.baseAddress, let cp = cb.baseAddress else { return }
+                for c in 0..<s.channels { (tp + c * (views + 1) * cols).update(from: cp + c * cols, count: cols) }
+                targetFeatures?.data.withUnsafeBufferPointer { vb in
+                    guard let vp = vb.baseAddress else { return }
+                    for c in 0..<s.channels {   // each channel's views are one run in both layouts
+                        (tp + (c * (views + 1) + 1) * cols).update(from: vp + c * views * cols, count: views * cols)
                     }
                 }
-            }
+            } }
             let (loss, grad, unaugmented) = PerceptualLoss.lossAndGradient(sketch: s, target: t, weight: weight,
                                                                                 channelNormalised: channelNormalisedLoss)
             total += loss
