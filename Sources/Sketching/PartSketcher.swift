@@ -28,6 +28,27 @@ public struct PartSettings: Sendable, Codable, Equatable {
 /// Optimises one set of strokes against one target image, CLIPascene's fidelity axis: a
 /// points MLP maps the initial control points to offsets and is trained with Adam on the
 /// perceptual loss over one clean and several augmented views of sketch and target.
+/// Seconds spent in each phase of a part's optimisation steps, summed over the steps taken.
+public struct StepTimings: Sendable, Equatable {
+    /// In step order: the points MLP, widths and rasteriser; the warped and normalised views;
+    /// the encoder's forward passes; the feature loss; everything back to the MLPs and their
+    /// Adam updates (encoder backward, warps, rasteriser backward, GradNorm).
+    public static let phases = ["strokes", "views", "encode", "loss", "gradients"]
+    public private(set) var seconds: [String: Double] = [:]
+    public private(set) var steps = 0
+
+    public init() {}
+
+    /// Adds the time since `start` (uptime nanoseconds) to `phase`; returns now, the next start.
+    mutating func record(_ phase: String, since start: UInt64) -> UInt64 {
+        let now = DispatchTime.now().uptimeNanoseconds
+        seconds[phase, default: 0] += Double(now &- start) / 1e9
+        return now
+    }
+
+    mutating func countStep() { steps += 1 }
+}
+
 public final class PartSketcher: @unchecked Sendable {
     public let width: Int, height: Int
     public let settings: PartSettings
@@ -59,6 +80,9 @@ public final class PartSketcher: @unchecked Sendable {
         var ratio: Float
         var lastWidthLoss: Float = 1
     }
+
+    /// Wall-clock time per phase of the steps taken so far (`clipascene bench step`).
+    public private(set) var timings = StepTimings()
 
     /// `target` and `saliency` are at the canvas size (long side 224 by convention).
     public init(target: RGBImage, saliency: GrayImage, encoder: any PerceptualEncoder, settings: PartSettings) {
@@ -212,6 +236,7 @@ public final class PartSketcher: @unchecked Sendable {
     }
 
     private func singleStep() {
+        var clock = DispatchTime.now().uptimeNanoseconds
         let plane = width * height
         let views = settings.augmentations
         let trace = mlp.forward(mlpInput)
@@ -227,6 +252,7 @@ public final class PartSketcher: @unchecked Sendable {
             for i in strokes.indices { strokes[i].halfWidth = draws[i] * settings.halfWidth }
         }
         let raster = Raster.render(strokes, width: width, height: height)
+        clock = timings.record("strokes", since: clock)
         let warps = (0..<views).map { _ in Warp.random(width: width, height: height, rng: &rng) }
 
         // Sketch batch: clean + warped views, normalised per channel. The ink is gray, so each
@@ -264,6 +290,7 @@ public final class PartSketcher: @unchecked Sendable {
                 }
             }
         } } } }
+        clock = timings.record("views", since: clock)
         let deepest = settings.layers.deepest
         let sketchTrace = encoder.encode(
             frame(FeatureMap(channels: 3, batch: views + 1, height: height, width: width, data: sketch)),
@@ -273,6 +300,7 @@ public final class PartSketcher: @unchecked Sendable {
                              through: deepest, keepTrace: false)
             : nil
 
+        clock = timings.record("encode", since: clock)
         var total: Float = 0, cleanLoss: Float = 0
         var gradients: [Int: FeatureMap] = [:], blockLosses: [Int: Float] = [:]
         for (block, weight) in settings.layers.weights {
@@ -299,6 +327,7 @@ public final class PartSketcher: @unchecked Sendable {
             gradients[block] = grad
             blockLosses[block] = loss
         }
+        clock = timings.record("loss", since: clock)
         /// ∂L/∂strokes for the losses behind `gradients`: back through the encoder, the
         /// normalisation and the views to the gray canvas, then the rasteriser.
         func strokeGradients(_ gradients: [Int: FeatureMap]) -> [StrokeGradient] {
@@ -355,7 +384,7 @@ public final class PartSketcher: @unchecked Sendable {
                 axpy(weight, g, into: &grad)
             }
             adam.update(&mlp.parameters, gradients: grad)
-            finishStep(strokes: strokes, cleanLoss: cleanLoss, total: total)
+            finishStep(strokes: strokes, cleanLoss: cleanLoss, total: total, since: clock)
             return
         }
         // The perceptual terms the simplicity axis balances: one per compared block under
@@ -401,7 +430,7 @@ public final class PartSketcher: @unchecked Sendable {
         }
         let grad = mlp.backward(trace, outputGradient: dOut)
         adam.update(&mlp.parameters, gradients: grad)
-        finishStep(strokes: strokes, cleanLoss: cleanLoss, total: total)
+        finishStep(strokes: strokes, cleanLoss: cleanLoss, total: total, since: clock)
     }
 
     /// GradNorm's loss weights from each loss's parameter gradient (spec §4):
@@ -412,7 +441,9 @@ public final class PartSketcher: @unchecked Sendable {
         return sizes.map { (sum - $0) / ((n - 1) * sum) }
     }
 
-    private func finishStep(strokes: [Stroke], cleanLoss: Float, total: Float) {
+    private func finishStep(strokes: [Stroke], cleanLoss: Float, total: Float, since clock: UInt64) {
+        _ = timings.record("gradients", since: clock)
+        timings.countStep()
         step += 1
         lastLoss = cleanLoss
         lastTotalLoss = total

@@ -79,8 +79,8 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time each component and compare it with the sgemm roofline measured in the same run.")
 
-    @Argument(help: "What to time: render, encoder, kernels, mask, server (server is left out unless named).")
-    var components: [String] = ["render", "encoder", "kernels", "mask"]
+    @Argument(help: "What to time: render, encoder, kernels, mask, step, server (server is left out unless named).")
+    var components: [String] = ["render", "encoder", "kernels", "mask", "step"]
 
     @Option(help: "Threads for the timed work (default: all cores).")
     var threads: Int = ComputeThreads.defaultCount()
@@ -95,7 +95,7 @@ struct Bench: ParsableCommand {
     var rounds: Int = 1
 
     func run() throws {
-        let known = ["render", "encoder", "kernels", "mask", "server"]
+        let known = ["render", "encoder", "kernels", "mask", "step", "server"]
         for c in components where !known.contains(c) {
             throw ValidationError("unknown component '\(c)'; choose from: \(known.joined(separator: ", "))")
         }
@@ -113,6 +113,7 @@ struct Bench: ParsableCommand {
         }
         if components.contains("kernels") { benchKernels(roof: one) }
         if components.contains("mask") { try benchMask(roof: all) }
+        if components.contains("step") { try benchStep() }
         if components.contains("server") { try benchServer() }
     }
 
@@ -253,6 +254,34 @@ extension Bench {
             dir.deleteLastPathComponent()
         }
         return candidates.map { $0 + "/scripts/bench/" + name }.first { FileManager.default.fileExists(atPath: $0) }
+    }
+}
+
+extension Bench {
+    /// Whole optimisation steps of the bull's two parts (the subject under GradNorm, the
+    /// background plain), with the time of each phase: where a step goes besides the encoder.
+    func benchStep() throws {
+        let photo = try loadPhoto("examples/bull.jpg")
+        let (encoder, masker) = try loadModels()
+        let mask = try MaskSource.auto.mask(for: photo, masker: masker)
+        let scene = SceneSketch(photo: photo, subjectMask: mask, encoder: encoder, settings: PartSettings())
+        ComputeThreads.set(threads)
+        let steps = 10
+        report("\nsketch step: bull, \(scene.canvasWidth)×\(scene.canvasHeight) canvas, 64 strokes, \(threads) threads, "
+               + "mean of \(steps) steps after 2 (the encoder's own ratio to the roofline: `bench encoder`)")
+        report("part         s/step  " + StepTimings.phases.map { $0.padding(toLength: 14, withPad: " ", startingAt: 0) }.joined())
+        for (name, part) in zip(scene.foreground == nil ? ["background"] : ["subject", "background"], scene.parts) {
+            part.step(count: 2)
+            let before = part.timings
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            part.step(count: steps)
+            let perStep = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 / Double(steps)
+            let cells = StepTimings.phases.map { phase -> String in
+                let ms = ((part.timings.seconds[phase] ?? 0) - (before.seconds[phase] ?? 0)) / Double(steps) * 1e3
+                return String(format: "%5.1f ms %3.0f%%", ms, ms / 1e3 / perStep * 100).padding(toLength: 14, withPad: " ", startingAt: 0)
+            }
+            report(name.padding(toLength: 11, withPad: " ", startingAt: 0) + String(format: "  %6.3f  ", perStep) + cells.joined())
+        }
     }
 }
 

@@ -32,6 +32,10 @@ final class PartSketcherTests: XCTestCase {
         XCTAssertGreaterThan(moved, 0.5, "strokes moved")
         let svg = SVGDocument(width: 96, height: 96, strokes: part.bestStrokes).xml()
         XCTAssertEqual(try SVGDocument.parse(svg).strokes.count, 16)
+        // Every phase of every step was timed (what `clipascene bench step` prints).
+        XCTAssertEqual(part.timings.steps, 31)
+        for phase in StepTimings.phases { XCTAssertGreaterThan(part.timings.seconds[phase] ?? 0, 0, phase) }
+        XCTAssertEqual(Set(part.timings.seconds.keys), Set(StepTimings.phases))
     }
 }
 
