@@ -72,8 +72,8 @@ public enum PerceptualLoss {
     static let epsilon: Float = 1e-10
 
     /// Σ (s − t)² over everything and over image 0 alone (the first plane of each channel's
-    /// row), with g = 2 (s − t) · scale. Walked channel by channel, in index order as before,
-    /// without a division per value to tell image 0 apart.
+    /// row), with g = 2 (s − t) · scale. Walked channel row by channel row, so image 0 is
+    /// told apart by the column alone (no division per value).
     static func squaredDifferences(_ s: FeatureMap, _ t: FeatureMap, scale: Float, into g: inout FeatureMap) -> (Float, Float) {
         let cols = s.columns, plane = s.plane
         var loss: Float = 0, first: Float = 0
