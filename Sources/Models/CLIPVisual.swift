@@ -164,13 +164,7 @@ public final class CLIPVisual: Sendable {
                 for r in range {
                     let img = r / t, tok = r % t
                     let src = tok == 0 ? cs.value : es.value + (img * n + tok - 1) * w
-                    let dst = xs.value + r * w, pos = ps.value + tok * w
-                    var c = 0
-                    while c < w {
-                        let k = min(8, w - c)
-                        storePartial(loadPartial(src + c, k) + loadPartial(pos + c, k), dst + c, k)
-                        c += 8
-                    }
+                    addRow(src, ps.value + tok * w, into: xs.value + r * w, count: w)
                 }
             }
         } } } }
@@ -248,13 +242,7 @@ public final class CLIPVisual: Sendable {
             parallelFor(rows, minChunk: 16) { range in
                 for r in range {
                     let row = outp.value + r * o
-                    if !accumulate { row.update(from: biasp.value, count: o); continue }
-                    var c = 0
-                    while c < o {
-                        let n = min(8, o - c)
-                        storePartial(loadPartial(row + c, n) + loadPartial(biasp.value + c, n), row + c, n)
-                        c += 8
-                    }
+                    if accumulate { addRow(row, biasp.value, into: row, count: o) } else { row.update(from: biasp.value, count: o) }
                 }
             }
         } }
@@ -306,8 +294,7 @@ public final class CLIPVisual: Sendable {
                     c = 0
                     while c < w {
                         let n = min(8, w - c)
-                        var d = loadPartial(row + c, n) - mean
-                        if n < 8 { for i in n..<8 { d[i] = 0 } }
+                        let d = zeroingLanes(loadPartial(row + c, n) - mean, from: n)
                         squares += d * d
                         c += 8
                     }
@@ -422,8 +409,7 @@ public final class CLIPVisual: Sendable {
                         var j = 0
                         while j < t {
                             let n = min(8, t - j)
-                            var e = vectorExp(loadPartial(row + j, n) - m)
-                            if n < 8 { for i in n..<8 { e[i] = 0 } }
+                            let e = zeroingLanes(vectorExp(loadPartial(row + j, n) - m), from: n)
                             storePartial(e, row + j, n)
                             sum += e
                             j += 8

@@ -266,25 +266,23 @@ public final class PartSketcher: @unchecked Sendable {
             let (out, outTarget) = (UncheckedSendable(sb.baseAddress!), UncheckedSendable(vb.baseAddress))
             parallelFor(2 * views + 1) { jobs in
                 var warped = [Float](unspecified: 3 * plane)
+                /// One plane in channel c's normalisation.
+                func normalise(_ src: UnsafePointer<Float>, channel c: Int, into dst: UnsafeMutablePointer<Float>) {
+                    for i in 0..<plane { dst[i] = (src[i] - mean[c]) / std[c] }
+                }
                 for job in jobs {
                     if job <= views {   // sketch view `job` (0 is the clean canvas)
                         let v = job
                         if v > 0 { warped.withUnsafeMutableBufferPointer { warps[v - 1].apply(image.value, planes: 1, into: $0.baseAddress!) } }
                         warped.withUnsafeBufferPointer { wb in
                             let gray = v == 0 ? image.value : wb.baseAddress!
-                            for c in 0..<3 {
-                                let dst = out.value + (c * (views + 1) + v) * plane
-                                for i in 0..<plane { dst[i] = (gray[i] - mean[c]) / std[c] }
-                            }
+                            for c in 0..<3 { normalise(gray, channel: c, into: out.value + (c * (views + 1) + v) * plane) }
                         }
                     } else if let outTarget = outTarget.value {   // target view job − views − 1, all three planes
                         let v = job - views - 1
                         warped.withUnsafeMutableBufferPointer { warps[v].apply(photo.value, planes: 3, into: $0.baseAddress!) }
                         warped.withUnsafeBufferPointer { wb in
-                            for c in 0..<3 {
-                                let src = wb.baseAddress! + c * plane, dst = outTarget + (c * views + v) * plane
-                                for i in 0..<plane { dst[i] = (src[i] - mean[c]) / std[c] }
-                            }
+                            for c in 0..<3 { normalise(wb.baseAddress! + c * plane, channel: c, into: outTarget + (c * views + v) * plane) }
                         }
                     }
                 }

@@ -71,12 +71,15 @@ public struct EncoderProfile: Sendable {
 public enum PerceptualLoss {
     static let epsilon: Float = 1e-10
 
-    /// Σ (s − t)² over everything and over image 0 alone (the first plane of each channel's
-    /// row), with g = 2 (s − t) · scale. Walked channel row by channel row, so image 0 is
-    /// told apart by the column alone (no division per value).
-    static func squaredDifferences(_ s: FeatureMap, _ t: FeatureMap, scale: Float, into g: inout FeatureMap) -> (Float, Float) {
+    /// CLIP's loss: the mean of squared differences over every image, token and channel.
+    /// Walked channel row by channel row, so image 0 (the first plane of each row) is told
+    /// apart by the column alone.
+    static func plainLossAndGradient(sketch s: FeatureMap, target t: FeatureMap, weight: Float)
+        -> (loss: Float, gradient: FeatureMap, firstImageLoss: Float) {
         let cols = s.columns, plane = s.plane
+        let scale = weight / Float(s.count)
         var loss: Float = 0, first: Float = 0
+        var g = s
         s.data.withUnsafeBufferPointer { sb in t.data.withUnsafeBufferPointer { tb in g.data.withUnsafeMutableBufferPointer { gb in
             for c in 0..<s.channels {
                 let row = c * cols
@@ -88,16 +91,6 @@ public enum PerceptualLoss {
                 }
             }
         } } }
-        return (loss, first)
-    }
-
-    /// CLIP's loss: the mean of squared differences over every image, token and channel.
-    static func plainLossAndGradient(sketch s: FeatureMap, target t: FeatureMap, weight: Float)
-        -> (loss: Float, gradient: FeatureMap, firstImageLoss: Float) {
-        let cols = s.columns, plane = s.plane
-        let scale = weight / Float(s.count)
-        var g = s
-        let (loss, first) = squaredDifferences(s, t, scale: scale, into: &g)
         return (loss * scale, g, first * weight / Float(s.channels * plane))
     }
 

@@ -70,6 +70,25 @@ public func mapVectors<K: VectorKernel>(_ kernel: K.Type, _ a: UnsafePointer<Flo
     }
 }
 
+/// dst[i] = a[i] + b[i] for one row of `count` values, on the calling thread (rows are
+/// what callers spread over the workers). `dst` may be `a`.
+@inlinable @inline(__always)
+public func addRow(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count: Int) {
+    var c = 0
+    while c < count {
+        let k = min(8, count - c)
+        storePartial(loadPartial(a + c, k) + loadPartial(b + c, k), dst + c, k)
+        c += 8
+    }
+}
+
+/// `v` with the lanes from `count` on set to 0: a short chunk's padding, after arithmetic
+/// that made it non-zero (a select, not lane-by-lane writes, which LLVM scalarises).
+@inlinable @inline(__always)
+public func zeroingLanes(_ v: SIMD8<Float>, from count: Int) -> SIMD8<Float> {
+    v.replacing(with: 0, where: SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) .>= Int32(clamping: count))
+}
+
 /// Eight floats from `p`, zero-filled past `count`. The short case goes through memory: a
 /// vector built lane by lane made LLVM split all the math after it into halves and single
 /// lanes, in the full case too (a third of the speed of the exp).

@@ -75,4 +75,22 @@ final class VectorMathTests: XCTestCase {
             XCTAssertEqual(a, want, "n = \(n)")
         }
     }
+
+    func testZeroingLanesAndAddRow() {
+        let v = SIMD8<Float>(1, 2, 3, 4, 5, 6, 7, 8)
+        for count in 0...8 {
+            let z = zeroingLanes(v, from: count)
+            for lane in 0..<8 { XCTAssertEqual(z[lane], lane < count ? v[lane] : 0, "count \(count), lane \(lane)") }
+        }
+        for n in [0, 5, 8, 21] {
+            let a = (0..<n).map { Float($0) }, b = (0..<n).map { Float(3 * $0) }
+            var out = [Float](repeating: -1, count: n + 1)
+            out.withUnsafeMutableBufferPointer { o in a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in
+                guard let op = o.baseAddress, let x = ap.baseAddress, let y = bp.baseAddress else { return }
+                addRow(x, y, into: op, count: n)
+            } } }
+            XCTAssertEqual(Array(out[0..<n]), (0..<n).map { Float(4 * $0) }, "n = \(n)")
+            XCTAssertEqual(out[n], -1, "wrote past the row, n = \(n)")
+        }
+    }
 }
