@@ -3,7 +3,7 @@ SWIFT ?= swift
 BIN := .build/release/clipascene
 EXAMPLE := examples/bull.jpg
 
-.PHONY: run test setup setup-test build clean
+.PHONY: run test fuzz setup setup-test build clean
 
 run: setup build
 	@$(BIN) inspect $(EXAMPLE) >/dev/null
@@ -12,6 +12,12 @@ run: setup build
 
 test: setup-test build
 	$(SWIFT) test -c release --disable-swift-testing
+
+# Coverage-guided fuzzing of every parser: make fuzz [TARGET=message|image|svg|pickle|onnx|snapshot|manifest] [SECONDS=60]
+TARGET ?= all
+SECONDS ?= 60
+fuzz: setup
+	scripts/fuzz $(TARGET) $(SECONDS)
 
 setup:
 	@scripts/setup

@@ -12,6 +12,7 @@ let package = Package(
     name: "CLIPascene",
     products: [
         .executable(name: "clipascene", targets: ["clipascene"]),
+        .executable(name: "clipascene-fuzz", targets: ["clipascene-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -40,6 +41,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastMath),
+        // Every parser of outside bytes as a libFuzzer target (scripts/fuzz builds it with
+        // -D FUZZING); built plainly it replays inputs, which the tests use for regressions.
+        .executableTarget(name: "clipascene-fuzz", dependencies: ["Imaging", "Vector", "Models", "Sketching", "Server"],
+                          swiftSettings: fastMath),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "CJPEG"]),
         .testTarget(name: "VectorTests", dependencies: ["Vector", "Imaging", "Models"]),

@@ -38,11 +38,31 @@ public struct ImageInfo: Sendable, Equatable, Codable {
     public var bitDepth: Int
     /// EXIF orientation (1–8) for JPEG; 1 when absent. `width`/`height` are as displayed.
     public var orientation: Int
+
+    public init(format: ImageFormat, width: Int, height: Int, channels: Int, bitDepth: Int, orientation: Int) {
+        self.format = format
+        self.width = width
+        self.height = height
+        self.channels = channels
+        self.bitDepth = bitDepth
+        self.orientation = orientation
+    }
+
+    /// width × height, or nil when the product does not fit an Int: a header may claim anything.
+    public var pixelCount: Int? { Self.pixelCount(width: width, height: height) }
+
+    static func pixelCount(width: Int, height: Int) -> Int? {
+        guard width >= 0, height >= 0 else { return nil }
+        let (product, overflow) = width.multipliedReportingOverflow(by: height)
+        return overflow ? nil : product
+    }
 }
 
 public enum ImageError: Error, CustomStringConvertible, Equatable {
     case notFound(String)
     case isDirectory(String)
+    /// A device, FIFO or socket: reading it could block or never end.
+    case notRegularFile(String, kind: String)
     case unreadable(String, String)
     case empty(String)
     case unsupportedFormat(String, ImageFormat?)
@@ -54,6 +74,7 @@ public enum ImageError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .notFound(let p): return "\(p): no such file"
         case .isDirectory(let p): return "\(p): is a directory, not an image file"
+        case .notRegularFile(let p, let kind): return "\(p): is \(kind), not a regular file; give a PNG or JPEG file"
         case .unreadable(let p, let why): return "\(p): cannot be read (\(why))"
         case .empty(let p): return "\(p): the file is empty"
         case .unsupportedFormat(let p, let f):
@@ -61,7 +82,8 @@ public enum ImageError: Error, CustomStringConvertible, Equatable {
             return "\(p): not a PNG or JPEG file (unrecognised leading bytes); give a PNG or JPEG image"
         case .corrupt(let p, let f, let why): return "\(p): damaged \(f.rawValue.uppercased()) data (\(why))"
         case .tooLarge(let p, let w, let h, let limit):
-            return "\(p): \(w)×\(h) is \(w * h) pixels, above the limit of \(limit); shrink the image or raise the limit"
+            let pixels = ImageInfo.pixelCount(width: w, height: h).map { "\($0)" } ?? "more than \(Int.max)"
+            return "\(p): \(w)×\(h) is \(pixels) pixels, above the limit of \(limit); shrink the image or raise the limit"
         case .encodeFailed(let why): return "could not encode PNG (\(why))"
         }
     }
@@ -72,11 +94,27 @@ public enum ImageFile {
     /// The default ceiling on width × height, checked from the header before pixels are allocated.
     public static let defaultMaxPixels = 50_000_000
 
+    /// The long side photos are read at for sketching: the engine works on a 224-pixel canvas
+    /// and a 320-pixel mask, so nothing larger is ever needed, and a 49-megapixel photo then
+    /// costs a quarter of a gigabyte while decoding instead of over a gigabyte.
+    public static let workingMaxSide = 2048
+
     /// Reads a file's bytes with errors that name the file.
     public static func readBytes(path: String) throws -> Data {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw ImageError.notFound(path) }
-        if isDir.boolValue { throw ImageError.isDirectory(path) }
+        guard !path.utf8.contains(0) else { throw ImageError.notFound(path.debugDescription) }
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            if errno == ENOENT || errno == ENOTDIR { throw ImageError.notFound(path) }
+            throw ImageError.unreadable(path, String(cString: strerror(errno)))
+        }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw ImageError.isDirectory(path)
+        case S_IFCHR, S_IFBLK: throw ImageError.notRegularFile(path, kind: "a device")
+        case S_IFIFO: throw ImageError.notRegularFile(path, kind: "a FIFO (named pipe)")
+        case S_IFSOCK: throw ImageError.notRegularFile(path, kind: "a socket")
+        default: throw ImageError.notRegularFile(path, kind: "not a file")
+        }
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe)
@@ -102,23 +140,32 @@ public enum ImageFile {
         }
     }
 
-    /// Decodes a PNG or JPEG file to RGB in [0,1], alpha composited on white, EXIF orientation applied.
-    public static func decode(path: String, maxPixels: Int = defaultMaxPixels) throws -> RGBImage {
-        try decode(data: readBytes(path: path), name: path, maxPixels: maxPixels)
-    }
-
-    /// Decodes PNG or JPEG bytes.
-    public static func decode(data: Data, name: String = "image", maxPixels: Int = defaultMaxPixels) throws -> RGBImage {
-        let info = try inspect(data: data, name: name)
+    /// Throws unless the header's size is positive and within `maxPixels`; checked before any
+    /// pixel is allocated, with arithmetic that cannot overflow whatever the header claims.
+    public static func checkSize(_ info: ImageInfo, name: String, maxPixels: Int = defaultMaxPixels) throws {
         if info.width <= 0 || info.height <= 0 {
             throw ImageError.corrupt(name, info.format, "zero width or height")
         }
-        if info.width * info.height > maxPixels {
+        guard let pixels = info.pixelCount, pixels <= maxPixels else {
             throw ImageError.tooLarge(name, width: info.width, height: info.height, limit: maxPixels)
         }
+    }
+
+    /// Decodes a PNG or JPEG file to RGB in [0,1], alpha composited on white, EXIF orientation applied.
+    public static func decode(path: String, maxPixels: Int = defaultMaxPixels, maxSide: Int? = nil) throws -> RGBImage {
+        try decode(data: readBytes(path: path), name: path, maxPixels: maxPixels, maxSide: maxSide)
+    }
+
+    /// Decodes PNG or JPEG bytes.
+    /// `maxSide`: a photo whose long side is larger is shrunk by a whole factor while it is
+    /// still 8-bit (JPEG already in the decoder), so its long side is at most `maxSide`.
+    public static func decode(data: Data, name: String = "image", maxPixels: Int = defaultMaxPixels,
+                              maxSide: Int? = nil) throws -> RGBImage {
+        let info = try inspect(data: data, name: name)
+        try checkSize(info, name: name, maxPixels: maxPixels)
         switch info.format {
-        case .png: return try PNGCodec.decode(data, name: name)
-        case .jpeg: return try JPEGCodec.decode(data, info: info, name: name)
+        case .png: return try PNGCodec.decode(data, name: name, maxSide: maxSide)
+        case .jpeg: return try JPEGCodec.decode(data, info: info, name: name, maxSide: maxSide)
         default: throw ImageError.unsupportedFormat(name, info.format)
         }
     }
@@ -144,7 +191,6 @@ public enum ImageFile {
     /// Writes bytes to a temporary file next to `path`, then renames it into place,
     /// so a reader never sees half a file.
     public static func writeAtomically(_ data: Data, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        try data.write(to: url, options: .atomic)
+        try AtomicFile.write(data, to: path)
     }
 }

@@ -29,11 +29,17 @@ public enum JPEGCodec {
                          channels: channels, bitDepth: 8, orientation: orientation)
     }
 
-    static func decode(_ data: Data, info: ImageInfo, name: String) throws -> RGBImage {
+    static func decode(_ data: Data, info: ImageInfo, name: String, maxSide: Int? = nil) throws -> RGBImage {
         guard let handle = tjInitDecompress() else { throw ImageError.corrupt(name, .jpeg, "TurboJPEG did not start") }
         defer { tjDestroy(handle) }
         let swap = info.orientation >= 5
-        let width = swap ? info.height : info.width, height = swap ? info.width : info.height
+        let fullWidth = swap ? info.height : info.width, fullHeight = swap ? info.width : info.height
+        // A photo too large for `maxSide`: the decoder itself scales by 1/2, 1/4 or 1/8 (it
+        // skips the work), and a whole-factor box shrink does the rest.
+        let factor = BoxReduce.factor(width: fullWidth, height: fullHeight, maxSide: maxSide)
+        var scale = 1
+        while scale < 8 && scale * 2 <= factor { scale *= 2 }
+        let width = (fullWidth + scale - 1) / scale, height = (fullHeight + scale - 1) / scale
         let cmyk = info.channels == 4
         let channels = cmyk ? 4 : 3
         var buffer = [UInt8](repeating: 0, count: width * height * channels)
@@ -66,8 +72,11 @@ public enum JPEGCodec {
             }
             buffer = rgb
         }
-        let stored = buffer.withUnsafeBufferPointer {
-            RGBImage(interleaved: $0, width: width, height: height, channels: 3)
+        let rest = BoxReduce.factor(width: width, height: height, maxSide: maxSide)
+        let stored = buffer.withUnsafeBufferPointer { b -> RGBImage in
+            guard rest > 1 else { return RGBImage(interleaved: b, width: width, height: height, channels: 3) }
+            let small = BoxReduce.reduce(b, width: width, height: height, channels: 3, factor: rest)
+            return small.bytes.withUnsafeBufferPointer { RGBImage(interleaved: $0, width: small.width, height: small.height, channels: 3) }
         }
         return Orientation.apply(info.orientation, to: stored)
     }

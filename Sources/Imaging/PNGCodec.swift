@@ -34,6 +34,10 @@ enum PNGCodec {
             Int(bytes[at]) << 24 | Int(bytes[at + 1]) << 16 | Int(bytes[at + 2]) << 8 | Int(bytes[at + 3])
         }
         let width = be32(16), height = be32(20)
+        // The PNG specification caps both at 2³¹ − 1; anything above is a damaged header.
+        guard width <= Int(Int32.max), height <= Int(Int32.max) else {
+            throw ImageError.corrupt(name, .png, "IHDR claims \(width)×\(height), beyond PNG's 2³¹ − 1 limit")
+        }
         let depth = Int(bytes[24]), colorType = Int(bytes[25])
         let channels: Int
         switch colorType {
@@ -47,7 +51,7 @@ enum PNGCodec {
         return ImageInfo(format: .png, width: width, height: height, channels: channels, bitDepth: depth, orientation: 1)
     }
 
-    static func decode(_ data: Data, name: String) throws -> RGBImage {
+    static func decode(_ data: Data, name: String, maxSide: Int? = nil) throws -> RGBImage {
         try data.withUnsafeBytes { raw -> RGBImage in
             guard let base = raw.baseAddress else { throw ImageError.empty(name) }
             var image = newImage()
@@ -57,6 +61,17 @@ enum PNGCodec {
                 throw ImageError.corrupt(name, .png, why)
             }
             let width = Int(image.width), height = Int(image.height)
+            let factor = BoxReduce.factor(width: width, height: height, maxSide: maxSide)
+            /// 8-bit RGBA (straight alpha) to the image, shrunk first when the photo is too large.
+            func rgbImage(fromRGBA bytes: [UInt8]) -> RGBImage {
+                bytes.withUnsafeBufferPointer { b in
+                    guard factor > 1 else { return RGBImage(interleaved: b, width: width, height: height, channels: 4) }
+                    let small = BoxReduce.reduce(b, width: width, height: height, channels: 4, factor: factor)
+                    return small.bytes.withUnsafeBufferPointer {
+                        RGBImage(interleaved: $0, width: small.width, height: small.height, channels: 4)
+                    }
+                }
+            }
             if image.format & flagLinear != 0 {
                 // 16-bit file: the simplified API calls such data linear and would gamma-encode it
                 // on the way to 8 bits. Reading into its 16-bit linear format keeps the stored
@@ -64,6 +79,19 @@ enum PNGCodec {
                 image.format = flagColor | flagAlpha | flagLinear
                 var buffer = [UInt16](repeating: 0, count: width * height * 4)
                 try finishRead(&image, into: &buffer, rowSamples: width * 4, name: name)
+                if factor > 1 {
+                    // Straight 8-bit first (the samples are premultiplied), then shrunk.
+                    var straight = [UInt8](repeating: 0, count: width * height * 4)
+                    for i in 0..<(width * height) {
+                        let a = Float(buffer[4 * i + 3])
+                        for c in 0..<3 {
+                            straight[4 * i + c] = a > 0 ? UInt8(min(255, (Float(buffer[4 * i + c]) / a * 255).rounded())) : 0
+                        }
+                        straight[4 * i + 3] = UInt8((a / 257).rounded())
+                    }
+                    buffer = []
+                    return rgbImage(fromRGBA: straight)
+                }
                 let plane = width * height
                 var pixels = [Float](repeating: 0, count: 3 * plane)
                 let scale: Float = 1 / 65535
@@ -78,9 +106,7 @@ enum PNGCodec {
             image.format = UInt32(cpng_format_rgba)
             var buffer = [UInt8](repeating: 0, count: width * height * 4)
             try finishRead(&image, into: &buffer, rowSamples: width * 4, name: name)
-            return buffer.withUnsafeBufferPointer {
-                RGBImage(interleaved: $0, width: width, height: height, channels: 4)
-            }
+            return rgbImage(fromRGBA: buffer)
         }
     }
 

@@ -42,18 +42,19 @@ struct ProtoReader {
         switch wire {
         case 0: return (number, wire, try varint(), pos..<pos)
         case 1:
-            guard pos + 8 <= end else { throw ONNXError("protobuf fixed64 runs past the end") }
+            guard end - pos >= 8 else { throw ONNXError("protobuf fixed64 runs past the end") }
             var v: UInt64 = 0
             for i in 0..<8 { v |= UInt64(bytes[pos + i]) << (8 * UInt64(i)) }
             pos += 8
             return (number, wire, v, pos..<pos)
         case 2:
-            let n = Int(try varint())
-            guard n >= 0, pos + n <= end else { throw ONNXError("protobuf field \(number) runs past the end (truncated file?)") }
+            guard let n = Int(exactly: try varint()), n <= end - pos else {
+                throw ONNXError("protobuf field \(number) runs past the end (truncated file?)")
+            }
             defer { pos += n }
             return (number, wire, 0, pos..<(pos + n))
         case 5:
-            guard pos + 4 <= end else { throw ONNXError("protobuf fixed32 runs past the end") }
+            guard end - pos >= 4 else { throw ONNXError("protobuf fixed32 runs past the end") }
             var v: UInt64 = 0
             for i in 0..<4 { v |= UInt64(bytes[pos + i]) << (8 * UInt64(i)) }
             pos += 4
@@ -103,12 +104,18 @@ public final class ONNXModel {
     /// Convolutions prepared once (weights are constant).
     private var convs: [Int: Conv2D] = [:]
 
-    public init(path: String) throws {
-        self.path = path
+    public convenience init(path: String) throws {
         let bytes: [UInt8]
         do { bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe)) } catch {
             throw ONNXError("\(path): cannot read (\(error.localizedDescription))")
         }
+        try self.init(bytes: bytes, name: path)
+    }
+
+    /// Reads a model from memory; `name` is used in error messages.
+    public init(bytes: [UInt8], name: String) throws {
+        let path = name
+        self.path = name
         do {
             try parse(bytes)
             try prepare()
@@ -208,10 +215,10 @@ public final class ONNXModel {
         while !r.atEnd {
             let f = try r.field()
             switch (f.number, f.wire) {
-            case (1, 0): dims.append(Int(f.value))
+            case (1, 0): dims.append(Int(exactly: f.value) ?? -1)
             case (1, 2):
                 var p = ProtoReader(bytes, f.range)
-                while !p.atEnd { dims.append(Int(try p.varint())) }
+                while !p.atEnd { dims.append(Int(exactly: try p.varint()) ?? -1) }
             case (2, 0): type = Int(f.value)
             case (4, 2):
                 var p = f.range.lowerBound
@@ -229,7 +236,9 @@ public final class ONNXModel {
             default: break
             }
         }
-        let count = dims.reduce(1, *)
+        guard dims.count <= 8, let count = CheckedSize.product(dims, limit: Self.maximumTensorElements) else {
+            throw ONNXError("tensor \(name) has dimensions \(dims): not a readable tensor")
+        }
         switch type {
         case 1:  // float
             if let raw {
@@ -259,17 +268,25 @@ public final class ONNXModel {
         }
     }
 
+    /// The largest tensor read, in elements (U²-Net's largest weight has 2.4 M).
+    static let maximumTensorElements = 1 << 28
+
     private func prepare() throws {
         for (i, n) in nodes.enumerated() where n.op == "Conv" {
-            guard n.inputs.count >= 2, case .float(let ws, let w)? = initializers[n.inputs[1]], ws.count == 4 else {
+            guard n.inputs.count >= 2, case .float(let ws, let w)? = initializers[n.inputs[1]], ws.count == 4,
+                  ws.allSatisfy({ $0 > 0 }) else {
                 throw ONNXError("Conv node \(i) has no constant 4-D weight")
             }
             guard (n.ints["group"]?.first ?? 1) == 1 else { throw ONNXError("grouped convolutions are not supported") }
             var bias: [Float]? = nil
-            if n.inputs.count >= 3, case .float(_, let b)? = initializers[n.inputs[2]] { bias = b }
+            if n.inputs.count >= 3, case .float(_, let b)? = initializers[n.inputs[2]] {
+                guard b.count == ws[0] else { throw ONNXError("Conv node \(i): \(b.count) biases for \(ws[0]) outputs") }
+                bias = b
+            }
             let pads = n.ints["pads"] ?? [0, 0, 0, 0]
             let strides = n.ints["strides"] ?? [1, 1], dil = n.ints["dilations"] ?? [1, 1]
-            guard ws[2] == ws[3], strides[0] == strides[1], dil[0] == dil[1], pads.count == 4 else {
+            guard ws[2] == ws[3], strides.count == 2, dil.count == 2, strides[0] == strides[1], dil[0] == dil[1], pads.count == 4,
+                  (1...64).contains(strides[0]), (1...64).contains(dil[0]), pads.allSatisfy({ (0...1024).contains($0) }) else {
                 throw ONNXError("Conv node \(i): only square kernels with equal strides and dilations are supported")
             }
             convs[i] = Conv2D(weight: w, bias: bias, inChannels: ws[1], outChannels: ws[0], kernel: ws[2],

@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 
 /// A value produced by the pickle interpreter. Lists and dicts are reference types because
 /// pickles fill them after they have been memoised.
@@ -108,7 +109,9 @@ struct PickleReader {
     }
 
     mutating func take(_ n: Int) throws -> ArraySlice<UInt8> {
-        guard n >= 0, pos + n <= bytes.count else { throw PickleError("pickle ends early at byte \(pos) (needs \(n) more)") }
+        guard CheckedSize.fits(offset: pos, length: n, in: bytes.count) else {
+            throw PickleError("pickle ends early at byte \(pos) (needs \(n) more)")
+        }
         defer { pos += n }
         return bytes[pos..<pos + n]
     }
@@ -121,7 +124,7 @@ struct PickleReader {
     }
 
     mutating func line() throws -> String {
-        guard let end = bytes[pos...].firstIndex(of: 0x0A) else { throw PickleError("unterminated text line at byte \(pos)") }
+        guard pos < bytes.count, let end = bytes[pos...].firstIndex(of: 0x0A) else { throw PickleError("unterminated text line at byte \(pos)") }
         defer { pos = end + 1 }
         return String(decoding: bytes[pos..<end], as: UTF8.self)
     }

@@ -25,12 +25,17 @@ public struct TorchCheckpoint {
     }
 
     public init(path: String) throws {
-        self.path = path
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe) } catch {
             throw PickleError("\(path): cannot read (\(error.localizedDescription))")
         }
-        let bytes = [UInt8](data)
+        try self.init(bytes: [UInt8](data), name: path)
+    }
+
+    /// Reads a checkpoint from memory; `name` is used in error messages.
+    public init(bytes: [UInt8], name: String) throws {
+        let path = name
+        self.path = name
         do {
             if bytes.starts(with: [0x50, 0x4B, 0x03, 0x04]) {
                 try loadZip(bytes)
@@ -67,12 +72,14 @@ public struct TorchCheckpoint {
         collect(root, prefix: "", into: &refs, names: &names)
         let typeOf = Dictionary(refs.map { ($0.storageKey, $0.storageType) }, uniquingKeysWith: { a, _ in a })
         for key in keys {
-            guard pos + 8 <= bytes.count else { throw PickleError("file ends inside storage \(key) (truncated?)") }
+            guard CheckedSize.fits(offset: pos, length: 8, in: bytes.count) else { throw PickleError("file ends inside storage \(key) (truncated?)") }
             var count = 0
             for i in 0..<8 { count |= Int(bytes[pos + i]) << (8 * i) }
             pos += 8
-            let size = count * (typeOf[key]?.byteSize ?? 4)
-            guard count >= 0, pos + size <= bytes.count else { throw PickleError("file ends inside storage \(key) (truncated?)") }
+            guard let size = CheckedSize.product(count, typeOf[key]?.byteSize ?? 4),
+                  CheckedSize.fits(offset: pos, length: size, in: bytes.count) else {
+                throw PickleError("file ends inside storage \(key) (truncated?)")
+            }
             storages[key] = bytes[pos..<pos + size]
             pos += size
         }
@@ -102,7 +109,10 @@ public struct TorchCheckpoint {
     }
 
     /// Walks a state dict or a pickled module tree, naming every tensor by its attribute path.
-    private func collect(_ v: PickleValue, prefix: String, into refs: inout [TensorReference], names: inout [String]) {
+    /// Depth is bounded: a pickle can make a dict that contains itself.
+    private func collect(_ v: PickleValue, prefix: String, into refs: inout [TensorReference], names: inout [String],
+                         depth: Int = 0) {
+        guard depth < 64 else { return }
         switch v {
         case .tensor(let t):
             refs.append(t)
@@ -110,14 +120,17 @@ public struct TorchCheckpoint {
         case .dict(let d):
             for (k, value) in d.items {
                 guard let key = k.stringValue else { continue }
-                collect(value, prefix: prefix + key + ".", into: &refs, names: &names)
+                collect(value, prefix: prefix + key + ".", into: &refs, names: &names, depth: depth + 1)
             }
         case .object(_, _, let state?):
-            collect(state, prefix: prefix, into: &refs, names: &names)
+            collect(state, prefix: prefix, into: &refs, names: &names, depth: depth + 1)
         default:
             break
         }
     }
+
+    /// The largest tensor read, in elements (CLIP's largest weight has 38.6 M).
+    static let maximumTensorElements = 1 << 30
 
     private mutating func materialise(_ refs: [TensorReference], storages: [String: ArraySlice<UInt8>]) throws {
         for (ref, name) in zip(refs, names) {
@@ -128,16 +141,21 @@ public struct TorchCheckpoint {
 
     /// Reads a strided view of a storage into a dense float32 tensor.
     static func decode(_ ref: TensorReference, _ raw: ArraySlice<UInt8>) throws -> Tensor {
-        let count = ref.shape.reduce(1, *)
+        guard ref.shape.count == ref.strides.count, ref.shape.count <= 8,
+              let count = CheckedSize.product(ref.shape, limit: maximumTensorElements) else {
+            throw PickleError("tensor view has shape \(ref.shape) and strides \(ref.strides): not a readable tensor")
+        }
         let elem = ref.storageType.byteSize
         let available = raw.count / elem
-        var out = [Float](repeating: 0, count: count)
-        // Largest element index the view touches.
-        var maxIndex = ref.offset
-        for (n, s) in zip(ref.shape, ref.strides) where n > 0 { maxIndex += (n - 1) * s }
-        guard count == 0 || (ref.offset >= 0 && maxIndex < available) else {
+        // Largest element index the view touches (strides are never negative in PyTorch).
+        var maxIndex: Int? = ref.offset
+        for (n, s) in zip(ref.shape, ref.strides) where n > 0 {
+            maxIndex = maxIndex.flatMap { m in CheckedSize.product(n - 1, s).flatMap { CheckedSize.sum(m, $0) } }
+        }
+        guard count == 0 || (ref.offset >= 0 && (maxIndex.map { $0 < available } ?? false)) else {
             throw PickleError("tensor view (offset \(ref.offset), shape \(ref.shape)) runs past its storage of \(available) elements")
         }
+        var out = [Float](repeating: 0, count: count)
         raw.withUnsafeBytes { buf in
             func value(_ i: Int) -> Float {
                 let o = i * elem
@@ -179,52 +197,65 @@ struct ZipArchive {
 
     init(_ bytes: [UInt8]) throws {
         self.bytes = bytes
-        func le(_ at: Int, _ n: Int) -> Int {
+        let n = bytes.count
+        /// A little-endian field, or an error when it would read past the end.
+        func le(_ at: Int, _ width: Int) throws -> Int {
+            guard CheckedSize.fits(offset: at, length: width, in: n) else { throw PickleError("damaged zip archive (a field lies past the end)") }
             var v = 0
-            for i in 0..<n { v |= Int(bytes[at + i]) << (8 * i) }
+            for i in 0..<width { v |= Int(bytes[at + i]) << (8 * i) }
+            return v
+        }
+        /// An offset or size read from the file, which must lie within it.
+        func position(_ v: Int, _ what: String) throws -> Int {
+            guard v >= 0 && v <= n else { throw PickleError("damaged zip archive (\(what) \(v) is outside the file of \(n) bytes)") }
             return v
         }
         // End of central directory: the last PK\5\6 within the final 64 KiB + 22 bytes.
-        let floor = max(0, bytes.count - 65_557)
-        guard bytes.count >= 22,
-              let eocd = stride(from: bytes.count - 22, through: floor, by: -1).first(where: {
+        let floor = max(0, n - 65_557)
+        guard n >= 22,
+              let eocd = stride(from: n - 22, through: floor, by: -1).first(where: {
                   bytes[$0] == 0x50 && bytes[$0 + 1] == 0x4B && bytes[$0 + 2] == 5 && bytes[$0 + 3] == 6 })
         else { throw PickleError("damaged zip archive (no end-of-directory record)") }
-        var count = le(eocd + 10, 2)
-        var dirOffset = le(eocd + 16, 4)
+        var count = try le(eocd + 10, 2)
+        var dirOffset = try le(eocd + 16, 4)
         // ZIP64: the real numbers sit in the zip64 end record that a locator points at.
         if (count == 0xFFFF || dirOffset == 0xFFFF_FFFF), eocd >= 20,
-           le(eocd - 20, 4) == 0x0706_4B50 {
-            let rec = le(eocd - 20 + 8, 8)
-            guard rec + 56 <= bytes.count, le(rec, 4) == 0x0606_4B50 else { throw PickleError("damaged zip64 record") }
-            count = le(rec + 32, 8)
-            dirOffset = le(rec + 48, 8)
+           try le(eocd - 20, 4) == 0x0706_4B50 {
+            let rec = try position(try le(eocd - 20 + 8, 8), "the zip64 record's offset")
+            guard try le(rec, 4) == 0x0606_4B50 else { throw PickleError("damaged zip64 record") }
+            count = try le(rec + 32, 8)
+            dirOffset = try le(rec + 48, 8)
         }
-        var p = dirOffset
+        // Each directory entry takes at least 46 bytes: a larger count is a lie.
+        guard count >= 0 && count <= n / 46 else { throw PickleError("damaged zip central directory (\(count) entries claimed)") }
+        var p = try position(dirOffset, "the directory's offset")
         for _ in 0..<count {
-            guard p + 46 <= bytes.count, le(p, 4) == 0x0201_4B50 else { throw PickleError("damaged zip central directory") }
-            let method = le(p + 10, 2)
-            var size = le(p + 20, 4)
-            let nameLen = le(p + 28, 2), extraLen = le(p + 30, 2), commentLen = le(p + 32, 2)
-            var local = le(p + 42, 4)
-            guard p + 46 + nameLen + extraLen <= bytes.count else { throw PickleError("damaged zip central directory") }
+            guard try le(p, 4) == 0x0201_4B50 else { throw PickleError("damaged zip central directory") }
+            let method = try le(p + 10, 2)
+            var size = try le(p + 20, 4)
+            let nameLen = try le(p + 28, 2), extraLen = try le(p + 30, 2), commentLen = try le(p + 32, 2)
+            var local = try le(p + 42, 4)
+            guard CheckedSize.fits(offset: p + 46, length: nameLen + extraLen, in: n) else { throw PickleError("damaged zip central directory") }
             let name = String(decoding: bytes[(p + 46)..<(p + 46 + nameLen)], as: UTF8.self)
             // Zip64 extra field (id 1) carries sizes/offsets that overflowed 32 bits, in order.
             var e = p + 46 + nameLen
             let extraEnd = e + extraLen
             while e + 4 <= extraEnd {
-                let id = le(e, 2), len = le(e + 2, 2)
+                let id = try le(e, 2), len = try le(e + 2, 2)
                 if id == 1 {
                     var q = e + 4
-                    if le(p + 24, 4) == 0xFFFF_FFFF { q += 8 }  // uncompressed size
-                    if size == 0xFFFF_FFFF, q + 8 <= e + 4 + len { size = le(q, 8); q += 8 }
-                    if local == 0xFFFF_FFFF, q + 8 <= e + 4 + len { local = le(q, 8) }
+                    if try le(p + 24, 4) == 0xFFFF_FFFF { q += 8 }  // uncompressed size
+                    if size == 0xFFFF_FFFF, q + 8 <= e + 4 + len { size = try le(q, 8); q += 8 }
+                    if local == 0xFFFF_FFFF, q + 8 <= e + 4 + len { local = try le(q, 8) }
                 }
                 e += 4 + len
             }
-            guard local + 30 <= bytes.count, le(local, 4) == 0x0403_4B50 else { throw PickleError("damaged zip entry \(name)") }
-            let data = local + 30 + le(local + 26, 2) + le(local + 28, 2)
-            guard data + size <= bytes.count else { throw PickleError("zip entry \(name) runs past the end (truncated file?)") }
+            local = try position(local, "entry \(name)'s offset")
+            guard try le(local, 4) == 0x0403_4B50 else { throw PickleError("damaged zip entry \(name)") }
+            let data = local + 30 + (try le(local + 26, 2)) + (try le(local + 28, 2))
+            guard CheckedSize.fits(offset: data, length: size, in: n) else {
+                throw PickleError("zip entry \(name) runs past the end (truncated file?)")
+            }
             entries[name] = (data, size, method)
             p += 46 + nameLen + extraLen + commentLen
         }

@@ -24,6 +24,9 @@ final class Document: @unchecked Sendable {
     let queue: DispatchQueue
     let published = Locked<PublishedState?>(nil)
     let busy = Locked<String?>(nil)
+    /// Requests dispatched to this document and not yet finished (guarded by the server's
+    /// document table lock).
+    var queued = 0
 
     // Touched only on `queue`.
     private var session: SketchSession?
@@ -40,11 +43,27 @@ final class Document: @unchecked Sendable {
     }
 
     func requireSession() throws -> SketchSession {
-        guard !closed else { throw server.unknownDocument(uri) }
-        guard let session else {
-            throw RPCError.failed("no image is loaded for \(uri.debugDescription): loadImage failed or has not been called")
-        }
+        guard !closed, let session else { throw server.unknownDocument(uri) }
         return session
+    }
+
+    /// On `queue`: whether the document holds a sketch (else it is forgotten once idle).
+    var hasSession: Bool { !closed && session != nil }
+
+    /// Listed by getStatus and readable by getSVG: it has a sketch, or a request is working on one.
+    var isVisible: Bool { published.current != nil || busy.current != nil }
+
+    /// On `queue`: a creating request (loadImage, restoreSession) reopens a closed document.
+    private func reopen() {
+        guard closed else { return }
+        closed = false
+        abstraction = Abstraction()
+    }
+
+    /// On `queue`: writes the latest state if a snapshot is still owed (shutdown, SIGTERM).
+    func saveIfChanged() {
+        guard snapshotDirty, !closed, let session else { return }
+        server.gate.run { autosnapshot(session) }
     }
 
     // MARK: Published state
@@ -110,6 +129,7 @@ final class Document: @unchecked Sendable {
         let maskOption = try options.optionalString("mask") ?? "auto"
         let backgroundOption = try options.optionalString("background") ?? "auto"
         let progress = try Progress(r, server: server)
+        reopen()
         let started = Date()
         progress.begin(title: "Loading \(uri)", message: "decoding the image")
         defer { progress.end("loaded") }
@@ -167,12 +187,12 @@ final class Document: @unchecked Sendable {
         do {
             switch (path, data) {
             case (let path?, nil):
-                return try ImageFile.decode(path: path)
+                return try ImageFile.decode(path: path, maxSide: ImageFile.workingMaxSide)
             case (nil, let data?):
                 guard let bytes = Data(base64Encoded: data, options: .ignoreUnknownCharacters), !bytes.isEmpty else {
                     throw RPCError.invalidParams("data must be a base64-encoded PNG or JPEG file")
                 }
-                return try ImageFile.decode(data: bytes, name: "data")
+                return try ImageFile.decode(data: bytes, name: "data", maxSide: ImageFile.workingMaxSide)
             case (nil, nil):
                 throw RPCError.invalidParams("\(what): give path (a file the server can read) or data (base64 PNG/JPEG)")
             default:
@@ -185,23 +205,12 @@ final class Document: @unchecked Sendable {
 
     func setAbstraction(_ r: Request) throws -> JSON {
         let p = r.params
-        try p.only(["uri", "fidelity", "simplicity", "numPaths", "strokeWidth", "seed", "iterations",
-                    "simplicityIterations", "learningRate", "augmentations", "depth"])
-        var a = session?.abstraction ?? abstraction
-        if let v = try p.optionalInt("fidelity", in: Abstraction.fidelityRange) { a.fidelity = v }
-        if let v = try p.optionalInt("simplicity", in: 0...SimplicityLevels.maximum) { a.simplicity = v }
-        if let v = try p.optionalInt("numPaths", in: Abstraction.strokesRange) { a.strokes = v }
-        if let v = try p.optionalInt("seed", in: 0...Int.max) { a.seed = UInt64(v) }
-        if let v = try p.optionalInt("iterations", in: Abstraction.iterationsRange) { a.iterations = v }
-        if let v = try p.optionalInt("simplicityIterations", in: Abstraction.iterationsRange) { a.simplicityIterations = v }
-        if let v = try p.optionalInt("augmentations", in: Abstraction.augmentationsRange) { a.augmentations = v }
-        if p.object["depth"] == .null { a.depth = nil }
-        if let v = try p.optionalInt("depth", in: Abstraction.depthRange) { a.depth = v }
-        if let v = try p.double("strokeWidth") { a.halfWidth = Float(v) }
-        if let v = try p.double("learningRate") { a.learningRate = Float(v) }
+        try p.only(AbstractionParameters.keys.union(["uri"]))
         // Raw depths depend on the document's encoder; before an image is loaded, any encoder's.
         let depths = session.map { EncoderProfile.of($0.encoder).depthRange } ?? Abstraction.depthRange
-        do { try a.validate(depths: depths) } catch let e as AbstractionError { throw RPCError.invalidParams(e.description) }
+        var fields = p.object
+        fields["uri"] = nil
+        let a = try AbstractionParameters.apply(fields, to: session?.abstraction ?? abstraction, depths: depths)
         guard !closed else { throw server.unknownDocument(uri) }
         abstraction = a
         var change = AbstractionChange.unchanged
@@ -278,6 +287,7 @@ final class Document: @unchecked Sendable {
         } catch let e as AbstractionError { throw RPCError.invalidParams(e.description) }
         let outDir = try p.optionalString("outDir")
         if let outDir {
+            guard !outDir.isEmpty, !outDir.utf8.contains(0) else { throw RPCError.invalidParams("outDir must be a folder path without NUL bytes") }
             do { try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true) } catch {
                 throw RPCError.failed("outDir \(outDir.debugDescription) cannot be created: \(error.localizedDescription)")
             }
@@ -309,7 +319,7 @@ final class Document: @unchecked Sendable {
             throw RPCError.cancelled("runMatrix was cancelled after \(cells.count) cells", data: ["cells": .array(cellsJSON)])
         }
         let sheet = try ImageFile.pngData(matrix.contactSheet(cells))
-        if let outDir { try sheet.write(to: URL(fileURLWithPath: "\(outDir)/matrix.png")) }
+        if let outDir { try AtomicFile.write(sheet, to: "\(outDir)/matrix.png") }
         var result: JSON = ["cells": .array(cellsJSON), "contactSheet": .string(sheet.base64EncodedString()),
                             "fidelities": .array(matrix.fidelities.map { .int($0) }),
                             "simplicities": .array(matrix.simplicities.map { .int($0) })]
@@ -321,13 +331,11 @@ final class Document: @unchecked Sendable {
         try r.params.only(["uri", "path"])
         let session = try requireSession()
         let path = try r.params.optionalString("path") ?? server.state.snapshotPath(for: uri)
+        // A path that cannot name a file is the caller's mistake, found before any work.
+        do { try AtomicFile.validate(path) } catch let e as FileWriteError { throw RPCError.invalidParams("path: \(e.description)") }
         let data = try server.gate.run { try session.snapshot() }
-        do {
-            let dir = (path as NSString).deletingLastPathComponent
-            if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-            try StateFolder.writeAtomically(data, to: path)
-        } catch let e as RPCError { throw e } catch {
-            throw RPCError.failed("could not write the snapshot to \(path): \(error.localizedDescription)")
+        do { try AtomicFile.write(data, to: path, createFolders: true) } catch let e as FileWriteError {
+            throw RPCError.failed("could not save the session: \(e.description)")
         }
         return ["path": .string(path), "bytes": .int(data.count), "step": .int(session.stepsDone)]
     }
@@ -335,11 +343,12 @@ final class Document: @unchecked Sendable {
     func restoreSession(_ r: Request) throws -> JSON {
         try r.params.only(["uri", "path"])
         let path = try r.params.optionalString("path") ?? server.state.snapshotPath(for: uri)
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw RPCError.failed("no snapshot at \(path)" + (r.params.has("path") ? "" :
+        let data: Data
+        do { data = try SketchSession.readSnapshot(path: path) } catch let e as SnapshotError {
+            throw RPCError.failed(e.description + (r.params.has("path") ? "" :
                 " (the server's automatic snapshot of \(uri.debugDescription); is --state-dir the same as before?)"))
         }
-        guard let data = FileManager.default.contents(atPath: path) else { throw RPCError.failed("could not read \(path)") }
+        reopen()
         busy.withLock { $0 = "restoreSession" }
         defer { busy.withLock { $0 = nil } }
         let session: SketchSession = try server.gate.run {
@@ -370,8 +379,8 @@ final class Document: @unchecked Sendable {
         guard !closed else { throw server.unknownDocument(uri) }
         closed = true
         session = nil
+        snapshotDirty = false
         published.withLock { $0 = nil }
-        server.removeDocument(uri)
         if forget { server.state.remove(uri: uri) }
         return .null
     }

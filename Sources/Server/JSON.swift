@@ -7,6 +7,8 @@ public enum JSON: Sendable, Equatable {
     case null
     case bool(Bool)
     case int(Int)
+    /// An integer too large for `Int`, kept as written: request ids must come back exactly.
+    case largeInteger(String)
     case double(Double)
     case string(String)
     case array([JSON])
@@ -22,7 +24,7 @@ public enum JSON: Sendable, Equatable {
         switch self {
         case .null: return "null"
         case .bool: return "a boolean"
-        case .int, .double: return "a number"
+        case .int, .largeInteger, .double: return "a number"
         case .string: return "a string"
         case .array: return "an array"
         case .object: return "an object"
@@ -161,7 +163,7 @@ private struct Parser {
             guard digits(&self) > 0 else { throw error("expected digits in the exponent") }
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
-        if integral, let i = Int(text) { return .int(i) }
+        if integral { return Int(text).map { .int($0) } ?? .largeInteger(text) }
         guard let d = Double(text), d.isFinite else { throw error("number out of range") }
         return .double(d)
     }
@@ -261,6 +263,7 @@ extension JSON {
         case .null: out.append(contentsOf: Array("null".utf8))
         case .bool(let b): out.append(contentsOf: Array((b ? "true" : "false").utf8))
         case .int(let i): out.append(contentsOf: Array(String(i).utf8))
+        case .largeInteger(let text): out.append(contentsOf: Array(text.utf8))
         case .double(let d):
             if !d.isFinite { out.append(contentsOf: Array("null".utf8)) }
             else if d == d.rounded(), abs(d) < 1e15 { out.append(contentsOf: Array(String(Int(d)).utf8)) }

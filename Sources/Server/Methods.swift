@@ -1,7 +1,7 @@
 import Foundation
 
-/// How a method runs: at once on the reader thread (it only reads published state), or in
-/// order on its document's queue.
+/// How a method runs: at once, in order on the server's read queue (it only reads published
+/// state), or in order on its document's queue.
 enum Handler: Sendable {
     case immediate(@Sendable (Server, Request) throws -> JSON)
     /// `creates`: the request may open the document (loadImage, restoreSession).
@@ -31,7 +31,7 @@ extension Server {
 
     func document(for r: Request) throws -> Document {
         let uri = try r.params.string("uri")
-        guard let d = openDocuments.first(where: { $0.uri == uri }) else { throw unknownDocument(uri) }
+        guard let d = document(uri: uri), d.isVisible else { throw unknownDocument(uri) }
         return d
     }
 }

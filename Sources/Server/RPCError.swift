@@ -29,9 +29,9 @@ public struct RPCError: Error, Sendable, CustomStringConvertible {
     public static let requestCancelledCode = -32800
     public static let requestFailedCode = -32803
 
-    static func parse(_ m: String) -> RPCError { RPCError(code: parseErrorCode, message: m) }
+    public static func parse(_ m: String) -> RPCError { RPCError(code: parseErrorCode, message: m) }
     static func invalidRequest(_ m: String) -> RPCError { RPCError(code: invalidRequestCode, message: m) }
-    static func invalidParams(_ m: String) -> RPCError { RPCError(code: invalidParamsCode, message: m) }
+    public static func invalidParams(_ m: String) -> RPCError { RPCError(code: invalidParamsCode, message: m) }
     static func failed(_ m: String) -> RPCError { RPCError(code: requestFailedCode, message: m) }
     static func internalError(_ m: String) -> RPCError { RPCError(code: internalErrorCode, message: m) }
     static func cancelled(_ m: String, data: JSON? = nil) -> RPCError {
@@ -98,6 +98,7 @@ struct Params {
         switch v {
         case .int(let i): return Double(i)
         case .double(let d): return d
+        case .largeInteger(let text): return Double(text) ?? .infinity
         default: throw RPCError.invalidParams("\(name(key)) must be a number, got \(v.typeName)")
         }
     }

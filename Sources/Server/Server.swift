@@ -41,18 +41,29 @@ public final class Server: @unchecked Sendable {
     private let inFlight = Locked<[String: (flag: CancelFlag, uri: String?)]>([:])
     private let models = Locked<PerceptionModels?>(nil)
     private let encoders = Locked<[String: any PerceptualEncoder]>([:])
+    private var terminationSource: DispatchSourceSignal?
     private let input: Int32
+    /// Requests that only read published state (getSVG, getPreview, getStatus, shutdown's wait):
+    /// answered in order here, off the thread that reads stdin.
+    private let reads = DispatchQueue(label: "clipascene.reads")
 
     public init(options: ServerOptions, input: Int32 = 0, output: Int32 = 1) {
         self.options = options
         self.input = input
         writer = MessageWriter(fd: output, onBrokenPipe: { _exit(1) })
         state = StateFolder(path: options.stateDirectory)
+        state.onHealthChange = { [weak self] error in
+            // LSP's showMessage: editors show it to the user; 1 = error, 3 = info.
+            let message = error.map { "clipascene: \($0). Automatic snapshots are not being saved." }
+                ?? "clipascene: automatic snapshots are being saved again."
+            self?.notify("window/showMessage", ["type": .int(error == nil ? 3 : 1), "message": .string(message)])
+        }
     }
 
     /// Reads until end of input, then exits the process (0 after `shutdown`, else 1, as LSP).
     public func run() -> Never {
         signal(SIGPIPE, SIG_IGN)
+        handleTermination()
         var reader = MessageReader(limit: options.maxMessageBytes)
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
@@ -87,7 +98,7 @@ public final class Server: @unchecked Sendable {
         let id = o["id"]
         if let id {
             switch id {
-            case .string, .int, .double, .null: break
+            case .string, .int, .largeInteger, .double, .null: break
             default: return respond(id: .null, error: .invalidRequest("id must be a string or a number, got \(id.typeName)"))
             }
         }
@@ -140,38 +151,62 @@ public final class Server: @unchecked Sendable {
             return respond(id: id, error: RPCError(code: RPCError.methodNotFoundCode,
                                                    message: "unknown method \(method.debugDescription); methods: \(Self.methodNames.joined(separator: ", "))"))
         }
+        // From here on every other request is refused, in the order the client sent them.
+        if method == "shutdown" { phase.withLock { $0 = .shutDown } }
         let flag = CancelFlag()
         let request = Request(id: id, method: method, params: params, cancel: flag)
         switch handler {
         case .immediate(let body):
-            answer(request) { try body(self, request) }
+            // Never on this thread: reading stdin must not wait for rendering, or a cancel
+            // queued behind sixty previews would take effect seconds late.
+            inFlight.withLock { $0[id.text] = (flag, nil) }
+            reads.async { [self] in
+                defer { _ = inFlight.withLock { $0.removeValue(forKey: id.text) } }
+                if flag.isCancelled { return respond(id: id, error: .cancelled("\(method) was cancelled before it started")) }
+                answer(request) { try body(self, request) }
+            }
         case .document(let creates, let body):
             let uri: String
             do {
                 uri = try params.string("uri")
                 guard !uri.isEmpty else { throw RPCError.invalidParams("uri must not be empty") }
             } catch let e as RPCError { return respond(id: id, error: e) } catch { return }
-            let document: Document
-            if creates {
-                document = documents.withLock { docs in
-                    if let d = docs[uri] { return d }
-                    let d = Document(uri: uri, server: self)
-                    docs[uri] = d
+            // Every request for a uri goes to the same Document, in the order sent, for as long
+            // as it has a session or work queued; so a loadImage sent right after closeDocument
+            // reopens it after the close has run, and a failed load leaves nothing behind.
+            let document: Document? = documents.withLock { docs in
+                if let d = docs[uri] {
+                    d.queued += 1
                     return d
                 }
-            } else {
-                guard let d = documents.withLock({ $0[uri] }) else {
-                    return respond(id: id, error: unknownDocument(uri))
-                }
-                document = d
+                guard creates else { return nil }
+                let d = Document(uri: uri, server: self)
+                d.queued = 1
+                docs[uri] = d
+                return d
             }
+            guard let document else { return respond(id: id, error: unknownDocument(uri)) }
             // Closing a document stops what is running or queued for it first.
             if method == "closeDocument" { cancelRequests(of: uri, except: id) }
             inFlight.withLock { $0[id.text] = (flag, uri) }
             document.queue.async { [self] in
-                defer { _ = inFlight.withLock { $0.removeValue(forKey: id.text) } }
+                defer {
+                    _ = inFlight.withLock { $0.removeValue(forKey: id.text) }
+                    finished(document)
+                }
                 if flag.isCancelled { return respond(id: id, error: .cancelled("\(method) was cancelled before it started")) }
                 answer(request) { try body(document, request) }
+            }
+        }
+    }
+
+    /// After each queued request: a document with no session and nothing queued is forgotten.
+    private func finished(_ document: Document) {
+        let empty = !document.hasSession
+        documents.withLock { docs in
+            document.queued -= 1
+            if document.queued == 0 && empty && docs[document.uri] === document {
+                docs.removeValue(forKey: document.uri)
             }
         }
     }
@@ -232,10 +267,6 @@ public final class Server: @unchecked Sendable {
         }
     }
 
-    func removeDocument(_ uri: String) {
-        documents.withLock { _ = $0.removeValue(forKey: uri) }
-    }
-
     func cancelRequests(of uri: String, except id: JSON) {
         inFlight.withLock { requests in
             for (key, entry) in requests where entry.uri == uri && key != id.text { entry.flag.cancel() }
@@ -243,6 +274,8 @@ public final class Server: @unchecked Sendable {
     }
 
     var openDocuments: [Document] { documents.withLock { Array($0.values) }.sorted { $0.uri < $1.uri } }
+
+    func document(uri: String) -> Document? { documents.withLock { $0[uri] } }
 
     // MARK: Lifecycle
 
@@ -288,17 +321,40 @@ public final class Server: @unchecked Sendable {
     /// its snapshot to reach the disk, then answers null.
     func shutdown() -> JSON {
         phase.withLock { $0 = .shutDown }
-        inFlight.withLock { for entry in $0.values { entry.flag.cancel() } }
-        for document in openDocuments { document.queue.sync {} }
-        state.flush()
+        stopAndSave()
         return .null
     }
 
+    /// Cancels every request, lets each document finish its current step, writes each
+    /// document's latest state, and waits until the snapshots are on disk.
+    func stopAndSave() {
+        inFlight.withLock { for entry in $0.values { entry.flag.cancel() } }
+        for document in openDocuments { document.queue.sync { document.saveIfChanged() } }
+        state.flush()
+    }
+
+    /// SIGTERM (a service manager, `kill`, a notebook kernel going away) saves like shutdown,
+    /// then exits with 143 (128 + SIGTERM) as a terminated process does.
+    private func handleTermination() {
+        signal(SIGTERM, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())
+        source.setEventHandler { [self] in
+            FileHandle.standardError.write(Data("clipascene serve: SIGTERM: saving the documents' state, then exiting\n".utf8))
+            stopAndSave()
+            _exit(143)
+        }
+        source.resume()
+        terminationSource = source
+    }
+
     func status() -> JSON {
-        [
+        var snapshots: [String: JSON] = ["enabled": true, "healthy": .bool(state.lastError.current == nil)]
+        if let error = state.lastError.current { snapshots["error"] = .string(error) }
+        return [
             "version": .string(options.version),
-            "documents": .array(openDocuments.map { $0.statusJSON() }),
+            "documents": .array(openDocuments.filter(\.isVisible).map { $0.statusJSON() }),
             "stateDirectory": .string(state.path),
+            "snapshots": .object(snapshots),
         ]
     }
 }

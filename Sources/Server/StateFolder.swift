@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import Models
 
 /// Where the server keeps each document's automatic snapshot, so a crash loses little:
@@ -9,6 +10,11 @@ final class StateFolder: @unchecked Sendable {
     private let writer = DispatchQueue(label: "clipascene.snapshots")
     /// The newest snapshot waiting for the writer, per uri (older ones are dropped unwritten).
     private let pending = Locked<[String: (Data, Int)]>([:])
+    /// Why the latest automatic snapshot failed (nil once one succeeds again).
+    let lastError = Locked<String?>(nil)
+    /// Told when snapshots start failing, when the reason changes, and when they work again
+    /// (nil), so the client hears about it instead of only stderr.
+    var onHealthChange: @Sendable (String?) -> Void = { _ in }
 
     init(path: String) { self.path = path }
 
@@ -34,42 +40,45 @@ final class StateFolder: @unchecked Sendable {
         guard first else { return }
         writer.async { [self] in
             guard let (data, step) = pending.withLock({ $0.removeValue(forKey: uri) }) else { return }
-            do { try write(data, uri: uri, step: step) } catch {
-                FileHandle.standardError.write(Data("clipascene serve: could not write the snapshot of \(uri): \(error)\n".utf8))
+            do {
+                try write(data, uri: uri, step: step)
+                report(nil)
+            } catch {
+                let message = "the automatic snapshot of \(uri.debugDescription) could not be written: \(error)"
+                FileHandle.standardError.write(Data("clipascene serve: \(message)\n".utf8))
+                report(message)
             }
         }
+    }
+
+    /// Records the snapshots' health and tells the client when it changed.
+    private func report(_ error: String?) {
+        let changed = lastError.withLock { last -> Bool in
+            defer { last = error }
+            return last != error
+        }
+        if changed { onHealthChange(error) }
     }
 
     /// Blocks until every queued snapshot is on disk.
     func flush() { writer.sync {} }
 
     func write(_ data: Data, uri: String, step: Int) throws {
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         let target = snapshotPath(for: uri)
-        try Self.writeAtomically(data, to: target)
+        try AtomicFile.write(data, to: target, createFolders: true)
         let info: JSON = ["uri": .string(uri), "step": .int(step), "bytes": .int(data.count),
                           "savedAt": .string(ISO8601DateFormatter().string(from: Date()))]
-        try Self.writeAtomically(Data(info.serialized), to: target.replacingOccurrences(of: ".clpsnap", with: ".json"))
+        try AtomicFile.write(Data(info.serialized), to: target.replacingOccurrences(of: ".clpsnap", with: ".json"))
     }
 
+    /// Deletes the uri's snapshot, and any not yet written, before returning: a snapshot saved
+    /// afterwards (the document reopened) is never deleted by this.
     func remove(uri: String) {
         let target = snapshotPath(for: uri)
-        writer.async {
+        _ = pending.withLock { $0.removeValue(forKey: uri) }
+        writer.sync {
             try? FileManager.default.removeItem(atPath: target)
             try? FileManager.default.removeItem(atPath: target.replacingOccurrences(of: ".clpsnap", with: ".json"))
-        }
-    }
-
-    /// Writes beside the target, then renames over it: a reader sees the old file or the new one.
-    static func writeAtomically(_ data: Data, to path: String) throws {
-        let temporary = path + ".tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: temporary, contents: data) else {
-            throw RPCError.failed("could not write \(temporary) (is the folder writable?)")
-        }
-        guard rename(temporary, path) == 0 else {
-            let why = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(atPath: temporary)
-            throw RPCError.failed("could not move the snapshot into \(path): \(why)")
         }
     }
 }

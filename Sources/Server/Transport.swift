@@ -16,8 +16,12 @@ public enum Incoming: Sendable {
 }
 
 /// Splits a byte stream into messages, in either framing, detected per message from its first
-/// non-space byte (`{` or `[`: a line of JSON; anything else: headers). Never buffers more than
-/// `limit` bytes of one message: an oversized one is skipped as it streams past and reported.
+/// non-space byte: `{` or `[` starts a line of JSON, a header name followed by `:` starts a
+/// header block; anything else is a stray line, answered as a parse error and dropped up to
+/// its newline (or the next `Content-Length` header) so the next message reads normally.
+/// Never buffers more than `limit` bytes of one message: an oversized one is reported at once
+/// and skipped as it streams past, stopping early at the next `Content-Length` header so a
+/// false length cannot deafen the reader.
 public struct MessageReader: Sendable {
     let limit: Int
     private var buffer: [UInt8] = []
@@ -27,6 +31,7 @@ public struct MessageReader: Sendable {
     /// Dropping the rest of an oversized line, up to its newline.
     private var skippingLine = false
     static let maximumHeaderBytes = 8192
+    private static let contentLength = Array("content-length".utf8)
 
     public init(limit: Int) { self.limit = limit }
 
@@ -45,10 +50,19 @@ public struct MessageReader: Sendable {
 
     private mutating func nextMessage() -> Incoming? {
         if skipping > 0 {
-            let n = min(skipping, buffer.count - start)
-            start += n
-            skipping -= n
-            if skipping > 0 { return nil }
+            let available = min(skipping, buffer.count - start)
+            if let header = firstContentLength(from: start, to: start + available) {
+                // A new message begins inside what the false length claimed: read from there.
+                start = header
+                skipping = 0
+            } else {
+                // Keep the last few bytes: a header name may be split across two reads.
+                let keep = min(available, Self.contentLength.count - 1)
+                let n = buffer.count - start > available ? available : available - keep
+                start += n
+                skipping -= n
+                if skipping > 0 { return nil }
+            }
         }
         if skippingLine {
             guard let nl = firstIndex(of: 0x0A, from: start) else { start = buffer.count; return nil }
@@ -60,7 +74,60 @@ public struct MessageReader: Sendable {
         guard start < buffer.count else { return nil }
         let first = buffer[start]
         if first == UInt8(ascii: "{") || first == UInt8(ascii: "[") { return nextLine() }
-        return nextHeaderMessage()
+        switch headerStart() {
+        case .header: return nextHeaderMessage()
+        case .undecided: return nil
+        case .stray: return strayLine()
+        }
+    }
+
+    private enum HeaderStart { case header, undecided, stray }
+
+    /// Whether the bytes at `start` begin `Name:` (a header), cannot (stray text), or need more input.
+    private func headerStart() -> HeaderStart {
+        var i = start
+        while i < buffer.count && i - start < Self.maximumHeaderBytes {
+            let b = buffer[i]
+            let token = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x5F
+            if b == UInt8(ascii: ":") { return i > start ? .header : .stray }
+            if !token { return .stray }
+            i += 1
+        }
+        return i - start >= Self.maximumHeaderBytes ? .stray : .undecided
+    }
+
+    /// A line that is neither JSON nor a header (`42`, `hello`, NUL bytes): one parse error,
+    /// dropped up to its newline or to a `Content-Length` header glued onto it.
+    private mutating func strayLine() -> Incoming? {
+        let newline = firstIndex(of: 0x0A, from: start)
+        let header = firstContentLength(from: start + 1, to: newline ?? buffer.count)
+        let end: Int
+        if let header { end = header } else if let newline { end = newline + 1 } else {
+            // No end yet: wait for it, unless the junk is already longer than any header.
+            guard buffer.count - start >= Self.maximumHeaderBytes else { return nil }
+            start = buffer.count
+            skippingLine = true
+            return .malformed(.parse("a line that is neither JSON nor a message header was dropped"), .lines)
+        }
+        let shown = String(decoding: buffer[start..<min(end, start + 40)], as: UTF8.self)
+        start = end
+        return .malformed(.parse("a line that is neither a JSON message nor a message header was dropped: \(shown.debugDescription); send one JSON object per line, or Content-Length framing"), .lines)
+    }
+
+    /// Where the next `Content-Length` (any case) starts in `from..<to`, if anywhere.
+    private func firstContentLength(from: Int, to: Int) -> Int? {
+        let pattern = Self.contentLength
+        guard to - from >= pattern.count else { return nil }
+        var i = from
+        while i + pattern.count <= to {
+            if buffer[i] | 0x20 == pattern[0] {
+                var k = 1
+                while k < pattern.count && (buffer[i + k] | 0x20) == pattern[k] { k += 1 }
+                if k == pattern.count { return i }
+            }
+            i += 1
+        }
+        return nil
     }
 
     private func firstIndex(of byte: UInt8, from: Int) -> Int? {

@@ -26,7 +26,7 @@ public enum MaskSource: Equatable, Sendable {
         case .auto: return try masker.mask(photo)
         case .none: return GrayImage(width: photo.width, height: photo.height, value: 0)
         case .file(let path):
-            return try ImageFile.decode(path: path).gray
+            return try ImageFile.decode(path: path, maxSide: ImageFile.workingMaxSide).gray
                 .resized(width: photo.width, height: photo.height, filter: .bilinear).thresholded()
         }
     }
@@ -43,6 +43,6 @@ public enum BackgroundSource: Equatable, Sendable {
 
     public func image() throws -> RGBImage? {
         guard case .file(let path) = self else { return nil }
-        return try ImageFile.decode(path: path)
+        return try ImageFile.decode(path: path, maxSide: ImageFile.workingMaxSide)
     }
 }

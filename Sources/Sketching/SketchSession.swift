@@ -27,6 +27,8 @@ public struct Abstraction: Codable, Sendable, Equatable {
     public static let fidelityRange = 0...3
     public static let strokesRange = 1...1024
     public static let iterationsRange = 1...100_000
+    /// No schedule is longer: 2 parts × (the most fidelity steps + 7 levels × the most per level).
+    static let maximumTotalSteps = 2 * (iterationsRange.upperBound * 8)
     public static let augmentationsRange = 0...16
     public static let maximumHalfWidth: Float = 20
     /// Raw depths any encoder accepts (each encoder narrows it: `EncoderProfile.depthRange`).
@@ -243,6 +245,26 @@ public final class SketchSession: @unchecked Sendable {
         return images
     }
 
+    /// The largest snapshot file read (the biggest real ones are under 100 MB).
+    public static let maximumSnapshotBytes = 1 << 31
+
+    /// A snapshot file's bytes, with errors that name the file: it must be a regular file of
+    /// at most `maximumSnapshotBytes` (never a device or FIFO that could be read forever).
+    public static func readSnapshot(path: String) throws -> Data {
+        guard !path.isEmpty, !path.utf8.contains(0) else { throw SnapshotError("\(path.debugDescription) is not a usable path") }
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw SnapshotError(errno == ENOENT ? "no snapshot at \(path)" : "\(path) cannot be read: \(String(cString: strerror(errno)))")
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else { throw SnapshotError("\(path) is not a regular file") }
+        guard info.st_size <= maximumSnapshotBytes else {
+            throw SnapshotError("\(path) has \(info.st_size) bytes, more than a snapshot can (\(maximumSnapshotBytes))")
+        }
+        do { return try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw SnapshotError("\(path) cannot be read: \(error.localizedDescription)")
+        }
+    }
+
     /// The encoder a snapshot was made with (the default for snapshots that do not say).
     public static func encoderName(inSnapshot data: Data) throws -> String {
         let (header, _) = try SnapshotArchive.decode(data, as: Header.self)
@@ -253,6 +275,9 @@ public final class SketchSession: @unchecked Sendable {
     public static func restore(_ data: Data, encoder: any PerceptualEncoder) throws -> SketchSession {
         let (header, blobs) = try SnapshotArchive.decode(data, as: Header.self)
         guard header.version == 1 else { throw SnapshotError("snapshot version \(header.version) is not supported") }
+        do { try header.abstraction.validate(depths: EncoderProfile.of(encoder).depthRange) } catch let e as AbstractionError {
+            throw SnapshotError("the snapshot's abstraction is out of range: \(e.description)")
+        }
         let made = header.encoder ?? "efficientnet-lite0"
         guard made == encoder.name else {
             throw SnapshotError("the snapshot was made with the \(made) encoder; restore it with that encoder (this one is \(encoder.name))")
@@ -271,7 +296,15 @@ public final class SketchSession: @unchecked Sendable {
         for (part, state) in zip(session.scene.parts, header.parts) { try part.loadState(state, blobs: blobs) }
         if let saved = header.fidelityEnd {
             guard saved.count == header.parts.count else { throw SnapshotError("snapshot has a different number of parts") }
+            for (part, state) in zip(session.scene.parts, saved) { try part.validate(state, blobs: blobs, allowSimplicity: false) }
             session.fidelityEnd = (saved, blobs)
+        }
+        guard (0...session.totalSteps).contains(header.stepsDone) else {
+            throw SnapshotError("the snapshot says \(header.stepsDone) steps were done; its schedule has 0…\(session.totalSteps)")
+        }
+        // Past the fidelity phase a rewind needs the state saved when that phase ended.
+        guard header.stepsDone <= session.levelEnd(0) || header.fidelityEnd != nil else {
+            throw SnapshotError("the snapshot is past the fidelity phase but lacks the state saved at its end")
         }
         session.stepsDone = header.stepsDone
         return session

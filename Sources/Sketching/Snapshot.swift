@@ -4,9 +4,16 @@ import Vector
 
 /// A compact binary container: a JSON header for the small things and raw little-endian
 /// float32 blobs for the big ones (MLP weights and Adam moments are millions of numbers).
-/// Layout: "CLPSNAP1", UInt32 header length, header JSON, then the blobs back to back.
+///
+/// Version 2 layout (all integers little-endian):
+///   "CLPSNAP2" | UInt32 header length | UInt32 CRC-32 of every byte after these 16 |
+///   header JSON | blobs, each a UInt64 count then count × float32.
+/// Version 1 ("CLPSNAP1") is the same without the checksum field; it is still read.
+/// Every count and length is checked against the bytes that remain before anything is
+/// allocated, so a damaged or hostile file is an error, never a crash.
 struct SnapshotArchive {
-    static let magic = Array("CLPSNAP1".utf8)
+    static let magic = Array("CLPSNAP2".utf8)
+    static let version1Magic = Array("CLPSNAP1".utf8)
     var blobs: [[Float]] = []
 
     mutating func add(_ values: [Float]) -> Int {
@@ -19,45 +26,80 @@ struct SnapshotArchive {
         // Losses are infinite before the first step.
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         let json = try encoder.encode(header)
+        guard let headerLength = UInt32(exactly: json.count) else { throw SnapshotError("the snapshot header is too large") }
         var data = Data(Self.magic)
-        data.reserveCapacity(12 + json.count + blobs.reduce(0) { $0 + 8 + 4 * $1.count })
-        var length = UInt32(json.count).littleEndian
-        withUnsafeBytes(of: &length) { data.append(contentsOf: $0) }
+        data.reserveCapacity(16 + json.count + blobs.reduce(0) { $0 + 8 + 4 * $1.count })
+        appendLittleEndian(headerLength, to: &data)
+        appendLittleEndian(UInt32(0), to: &data)  // the checksum, filled in below
         data.append(json)
         for blob in blobs {
-            var count = UInt64(blob.count).littleEndian
-            withUnsafeBytes(of: &count) { data.append(contentsOf: $0) }
+            appendLittleEndian(UInt64(blob.count), to: &data)
             blob.withUnsafeBytes { data.append(contentsOf: $0) }
         }
+        let checksum = data.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[16...])) }
+        data.replaceSubrange(12..<16, with: withUnsafeBytes(of: checksum.littleEndian) { Data($0) })
         return data
     }
 
     static func decode<H: Decodable>(_ data: Data, as: H.Type) throws -> (H, [[Float]]) {
-        let bytes = [UInt8](data)
-        guard bytes.count >= 12, Array(bytes[0..<8]) == magic else { throw SnapshotError("not a clipascene snapshot") }
-        let length = Int(UInt32(bytes[8]) | UInt32(bytes[9]) << 8 | UInt32(bytes[10]) << 16 | UInt32(bytes[11]) << 24)
-        guard 12 + length <= bytes.count else { throw SnapshotError("snapshot header is cut short") }
-        let header: H
-        let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        do { header = try decoder.decode(H.self, from: Data(bytes[12..<(12 + length)])) } catch {
-            throw SnapshotError("snapshot header is unreadable (\(error))")
+        try data.withUnsafeBytes { raw in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            guard bytes.count >= 12 else { throw SnapshotError("not a clipascene snapshot (only \(bytes.count) bytes)") }
+            let head = Array(bytes[0..<8])
+            let headerStart: Int
+            if head == magic {
+                guard bytes.count >= 16 else { throw SnapshotError("the snapshot is cut short in its preamble") }
+                let stored = readUInt32(bytes, at: 12)
+                let actual = CRC32.checksum(UnsafeRawBufferPointer(rebasing: raw[16...]))
+                guard stored == actual else {
+                    throw SnapshotError(String(format: "the snapshot is damaged: its checksum is %08x, its contents give %08x", stored, actual))
+                }
+                headerStart = 16
+            } else if head == version1Magic {
+                headerStart = 12
+            } else {
+                throw SnapshotError("not a clipascene snapshot (it does not start with CLPSNAP)")
+            }
+            let length = Int(readUInt32(bytes, at: 8))
+            guard length <= bytes.count - headerStart else {
+                throw SnapshotError("the snapshot header claims \(length) bytes; only \(bytes.count - headerStart) follow")
+            }
+            let header: H
+            let decoder = JSONDecoder()
+            decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            do { header = try decoder.decode(H.self, from: Data(bytes[headerStart..<(headerStart + length)])) } catch {
+                throw SnapshotError("the snapshot header is unreadable (\(error))")
+            }
+            var blobs: [[Float]] = []
+            var p = headerStart + length
+            while p < bytes.count {
+                guard bytes.count - p >= 8 else { throw SnapshotError("the snapshot is cut short in the length of array \(blobs.count)") }
+                var count: UInt64 = 0
+                for i in 0..<8 { count |= UInt64(bytes[p + i]) << (8 * UInt64(i)) }
+                p += 8
+                // Compared as counts of floats, so no product can overflow.
+                let remaining = (bytes.count - p) / 4
+                guard count <= UInt64(remaining) else {
+                    throw SnapshotError("array \(blobs.count) of the snapshot claims \(count) numbers; only \(remaining) remain")
+                }
+                let n = Int(count)
+                let blob = [Float](unsafeUninitializedCapacity: n) { buffer, initialised in
+                    UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[p..<(p + 4 * n)]))
+                    initialised = n
+                }
+                blobs.append(blob)
+                p += 4 * n
+            }
+            return (header, blobs)
         }
-        var blobs: [[Float]] = []
-        var p = 12 + length
-        while p < bytes.count {
-            guard p + 8 <= bytes.count else { throw SnapshotError("snapshot is cut short") }
-            var count = 0
-            for i in 0..<8 { count |= Int(bytes[p + i]) << (8 * i) }
-            p += 8
-            guard count >= 0, p + 4 * count <= bytes.count else { throw SnapshotError("snapshot is cut short") }
-            var blob = [Float](repeating: 0, count: count)
-            blob.withUnsafeMutableBytes { dst in bytes.withUnsafeBytes { src in
-                dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[p..<(p + 4 * count)])) } }
-            blobs.append(blob)
-            p += 4 * count
-        }
-        return (header, blobs)
+    }
+
+    private static func readUInt32(_ bytes: UnsafeBufferPointer<UInt8>, at i: Int) -> UInt32 {
+        UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16 | UInt32(bytes[i + 3]) << 24
+    }
+
+    private func appendLittleEndian<T: FixedWidthInteger>(_ value: T, to data: inout Data) {
+        withUnsafeBytes(of: value.littleEndian) { data.append(contentsOf: $0) }
     }
 }
 
@@ -118,7 +160,43 @@ extension PartSketcher {
                                bestStrokes: bestStrokes, simplicity: simp)
     }
 
+    /// Checks everything `loadState` would trust: blob indices and sizes, finite numbers,
+    /// strokes shaped like this part's, counts that fit the schedule.
+    func validate(_ h: PartStateHeader, blobs: [[Float]], allowSimplicity: Bool = true) throws {
+        func check(_ ok: Bool, _ what: String) throws { if !ok { throw SnapshotError("the snapshot \(what)") } }
+        func checkBlob(_ i: Int, count: Int?, _ name: String) throws {
+            try check(blobs.indices.contains(i), "refers to a missing array for the \(name)")
+            if let count { try check(blobs[i].count == count, "has \(blobs[i].count) numbers for the \(name); this sketch needs \(count)") }
+            try check(blobs[i].allSatisfy(\.isFinite), "has a number that is not finite in the \(name)")
+        }
+        func checkAdam(_ a: PartStateHeader.AdamHeader, count: Int?, _ name: String) throws {
+            try check(a.step >= 0 && a.step <= Abstraction.maximumTotalSteps, "has an optimiser step count of \(a.step)")
+            try check([a.learningRate, a.beta1, a.beta2, a.epsilon].allSatisfy { $0.isFinite && $0 >= 0 }
+                      && a.beta1 < 1 && a.beta2 < 1, "has optimiser settings out of range")
+            try checkBlob(a.m, count: count, "\(name) optimiser's first moments")
+            try checkBlob(a.v, count: count, "\(name) optimiser's second moments")
+        }
+        let n = mlp.parameters.count
+        try checkBlob(h.parameters, count: n, "points network")
+        try checkAdam(h.adam, count: n, "points")
+        try check(h.step >= 0 && h.step <= Abstraction.maximumTotalSteps, "has a step count of \(h.step)")
+        try check(h.bestStrokes.count == initialStrokes.count,
+                  "has \(h.bestStrokes.count) strokes; this sketch has \(initialStrokes.count)")
+        for (saved, initial) in zip(h.bestStrokes, initialStrokes) {
+            try check(saved.points.count == initial.points.count && saved.isFinite && saved.halfWidth >= 0,
+                      "has a stroke that is not drawable")
+        }
+        guard let s = h.simplicity else { return }
+        try check(allowSimplicity, "has simplicity state where the fidelity phase ended")
+        try checkBlob(s.parameters, count: nil, "width network")
+        try checkAdam(s.adam, count: blobs[s.parameters].count, "width")
+        try check(s.onCanvas.count == initialStrokes.count && s.onCanvas.allSatisfy { $0 == 0 || $0 == 1 },
+                  "has an on-canvas list that does not fit its strokes")
+        try check(s.ratio.isFinite && s.lastWidthLoss.isFinite, "has a simplicity ratio that is not finite")
+    }
+
     func loadState(_ h: PartStateHeader, blobs: [[Float]]) throws {
+        try validate(h, blobs: blobs)
         func blob(_ i: Int, count: Int) throws -> [Float] {
             guard blobs.indices.contains(i), blobs[i].count == count else {
                 throw SnapshotError("snapshot does not match this sketch (a saved array has the wrong size)")

@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 
 /// A clip region given as SVG path data (filled with the even-odd rule).
 public struct SVGClipPath: Sendable, Equatable {
@@ -137,7 +138,7 @@ extension SVGDocument {
 
     /// Writes the document atomically (temporary file, then rename).
     public func write(to path: String) throws {
-        try Data(xml().utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        try AtomicFile.write(Data(xml().utf8), to: path)
     }
 }
 

@@ -25,7 +25,7 @@ extension SVGDocument {
     /// become cubics; every subpath becomes one stroke). Group and path `transform`s are applied.
     public static func parse(_ text: String) throws -> SVGDocument {
         let reader = SVGTreeReader()
-        let parser = XMLParser(data: Data(text.utf8))
+        let parser = XMLParser(data: withoutProcessingInstructions(text))
         parser.delegate = reader
         guard parser.parse() else {
             if let error = reader.error { throw error }
@@ -38,6 +38,27 @@ extension SVGDocument {
                               whiteBackground: true)
         if doc.groups.isEmpty { doc.groups = [SVGGroup(strokes: [])] }
         return doc
+    }
+
+    /// The text's bytes with every `<?…?>` removed (the XML declaration included): Foundation's
+    /// XMLParser on Linux dereferences NULL on a processing instruction without data
+    /// (`<?x?>`, found by fuzzing), and SVG carries nothing we read in them.
+    static func withoutProcessingInstructions(_ text: String) -> Data {
+        let bytes = Array(text.utf8)
+        var out = Data()
+        out.reserveCapacity(bytes.count)
+        var i = 0
+        while i < bytes.count {
+            if bytes[i] == UInt8(ascii: "<"), i + 1 < bytes.count, bytes[i + 1] == UInt8(ascii: "?") {
+                var j = i + 2
+                while j + 1 < bytes.count && !(bytes[j] == UInt8(ascii: "?") && bytes[j + 1] == UInt8(ascii: ">")) { j += 1 }
+                i = j + 2
+                continue
+            }
+            out.append(bytes[i])
+            i += 1
+        }
+        return out
     }
 
     public static func read(path: String) throws -> SVGDocument {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Imaging
 import Models
+import Server
 import Sketching
 import Tensors
 
@@ -9,9 +10,11 @@ struct Batch: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Sketch every image of a JSON Lines manifest, resumably, optionally as one shard of N.",
         discussion: """
-        Each manifest line is an object: {"image": PATH, "id": NAME, "paths": 64, "fidelity": 0, \
+        Each manifest line is an object: {"image": PATH, "id": NAME, "numPaths": 64, "fidelity": 0, \
         "simplicity": 0, "iterations": 200, "simplicityIterations": 100, "seed": 0, "depth": N, \
-        "mask": "auto"|"none"|PATH, "background": "auto"|PATH, "encoder": NAME, "matrix": false}; only "image" is \
+        "strokeWidth": 1.5, "learningRate": 0.0001, "augmentations": 4, \
+        "mask": "auto"|"none"|PATH, "background": "auto"|PATH, "encoder": NAME, "matrix": false} ("paths" is \
+        accepted for "numPaths"; the settings are checked as the server checks them); only "image" is \
         required, relative paths are taken from the manifest's folder. Each item is written to \
         OUT/<id>/ by a rename, so it appears whole or not at all; a rerun skips finished items. \
         Failed items get OUT/<id>/error.json and the batch goes on. Exit code 1 if any item failed.
@@ -90,13 +93,18 @@ struct Batch: ParsableCommand {
                     record["status"] = "failed"
                     record["error"] = message
                     record["seconds"] = Date().timeIntervalSince(t0)
-                    try BatchItem.publish(dir) { tmp in
-                        try BatchItem.json(["id": item.id, "line": item.line, "error": message]).write(to: URL(fileURLWithPath: "\(tmp)/error.json"))
+                    // The error record is best effort: one item's folder must never stop the shard.
+                    do {
+                        try BatchItem.publish(dir) { tmp in
+                            try BatchItem.json(["id": item.id, "line": item.line, "error": message]).write(to: URL(fileURLWithPath: "\(tmp)/error.json"))
+                        }
+                    } catch {
+                        FileHandle.standardError.write(Data("batch: the error record of \(item.id) could not be written: \(error)\n".utf8))
                     }
                 }
             }
             summary.append(String(decoding: try BatchItem.json(record), as: UTF8.self))
-            try StateFile.write(Data((summary.joined(separator: "\n") + "\n").utf8), to: summaryPath)
+            try AtomicFile.write(Data((summary.joined(separator: "\n") + "\n").utf8), to: summaryPath)
             let elapsed = Date().timeIntervalSince(started)
             let eta = elapsed / Double(k + 1) * Double(mine.count - k - 1)
             FileHandle.standardError.write(Data(String(format: "[%d/%d] %@: %@  (%.1f s; ETA %.0f s)\n", k + 1, mine.count,
@@ -108,83 +116,7 @@ struct Batch: ParsableCommand {
     }
 }
 
-/// One manifest line.
-struct BatchItem {
-    var id: String
-    var line: Int
-    var image: String = ""
-    var abstraction = Abstraction()
-    var mask = "auto", background = "auto"
-    var encoder = PerceptionModels.defaultEncoder
-    var matrix = false
-    /// Why the line cannot run (bad JSON, a missing image field, bad options); reported as a failed item.
-    var problem: String?
-
-    static func parse(manifest text: String, base: URL) -> [BatchItem] {
-        var items: [BatchItem] = []
-        var seen = Set<String>()
-        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let lineText = raw.trimmingCharacters(in: .whitespaces)
-            if lineText.isEmpty || lineText.hasPrefix("#") { continue }
-            var item = BatchItem(id: "line-\(n + 1)", line: n + 1)
-            guard let object = (try? JSONSerialization.jsonObject(with: Data(lineText.utf8))) as? [String: Any] else {
-                item.problem = "line \(n + 1) is not a JSON object"
-                items.append(item)
-                continue
-            }
-            item.configure(object, base: base)
-            if seen.contains(item.id) {
-                item.problem = "id '\(item.id)' is used by an earlier line"
-                item.id = "\(item.id)-line-\(n + 1)"
-            }
-            seen.insert(item.id)
-            items.append(item)
-        }
-        return items
-    }
-
-    mutating func configure(_ o: [String: Any], base: URL) {
-        let known: Set<String> = ["image", "id", "paths", "fidelity", "simplicity", "iterations", "simplicityIterations",
-                                  "seed", "depth", "mask", "background", "matrix", "learningRate", "augmentations", "encoder"]
-        func path(_ p: String) -> String { p.hasPrefix("/") ? p : base.appendingPathComponent(p).path }
-        func int(_ key: String) -> Int? { (o[key] as? NSNumber).map { $0.intValue } }
-        guard let image = o["image"] as? String, !image.isEmpty else { problem = "line \(line): \"image\" (a path) is required"; return }
-        self.image = path(image)
-        let stem = URL(fileURLWithPath: image).deletingPathExtension().lastPathComponent
-        let rawID = (o["id"] as? String) ?? stem
-        id = String(rawID.map { $0.isLetter || $0.isNumber || "-_.".contains($0) ? $0 : "_" })
-        if id.isEmpty || id.hasPrefix(".") { id = "item-\(line)" }
-        if let unknown = o.keys.sorted().first(where: { !known.contains($0) }) {
-            problem = "line \(line): unknown option '\(unknown)'"
-            return
-        }
-        if let v = int("paths") { abstraction.strokes = v }
-        if let v = int("fidelity") { abstraction.fidelity = v }
-        if let v = int("simplicity") { abstraction.simplicity = v }
-        if let v = int("iterations") { abstraction.iterations = v }
-        if let v = int("simplicityIterations") { abstraction.simplicityIterations = v }
-        if let v = int("seed") { abstraction.seed = UInt64(max(0, v)) }
-        if let v = int("depth") { abstraction.depth = v }
-        if let v = int("augmentations") { abstraction.augmentations = v }
-        if let v = o["learningRate"] as? NSNumber { abstraction.learningRate = v.floatValue }
-        if let m = o["mask"] as? String { mask = m == "auto" || m == "none" ? m : path(m) }
-        if let b = o["background"] as? String { background = b == "auto" ? b : path(b) }
-        matrix = (o["matrix"] as? Bool) ?? false
-        if let e = o["encoder"] as? String { encoder = e }
-        guard let profile = EncoderProfile.named(encoder) else {
-            problem = "line \(line): encoder must be one of: \(PerceptionModels.encoderNames.joined(separator: ", ")); got '\(encoder)'"
-            return
-        }
-        do { try abstraction.validate(depths: profile.depthRange) } catch { problem = "line \(line): \(error)" }
-    }
-
-    /// FNV-1a of the id: stable across runs, machines and manifest order.
-    static func shard(of id: String, count: Int) -> Int {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in id.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return Int(h % UInt64(count))
-    }
-
+extension BatchItem {
     /// The finished item's record, or nil if `dir` is not a finished item.
     static func completed(_ dir: String) -> [String: Any]? {
         guard let data = FileManager.default.contents(atPath: "\(dir)/done.json") else { return nil }
@@ -242,14 +174,5 @@ struct BatchItem {
                            "loss": loss.isFinite ? Double(loss) : NSNull()]).write(to: URL(fileURLWithPath: "\(tmp)/done.json"))
         }
         return loss
-    }
-}
-
-/// Atomic small-file writes (temporary name, then rename).
-enum StateFile {
-    static func write(_ data: Data, to path: String) throws {
-        let tmp = path + ".tmp-\(getpid())"
-        try data.write(to: URL(fileURLWithPath: tmp))
-        guard rename(tmp, path) == 0 else { throw UserFacingError(description: "could not write \(path)") }
     }
 }

@@ -6,7 +6,7 @@ import Vector
 
 /// Decodes a photo for a command, turning image errors into a one-line message for the user.
 func loadPhoto(_ path: String) throws -> RGBImage {
-    do { return try ImageFile.decode(path: path) } catch let e as ImageError {
+    do { return try ImageFile.decode(path: path, maxSide: ImageFile.workingMaxSide) } catch let e as ImageError {
         throw UserFacingError(description: e.description)
     }
 }

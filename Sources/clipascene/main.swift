@@ -38,11 +38,9 @@ struct Inspect: ParsableCommand {
         let info: ImageInfo
         do {
             info = try ImageFile.inspect(path: path)
-            if info.width * info.height > maxPixels {
-                throw ImageError.tooLarge(path, width: info.width, height: info.height, limit: maxPixels)
-            }
+            try ImageFile.checkSize(info, name: path, maxPixels: maxPixels)
             // Decode too: a header can be fine while the pixel data is truncated.
-            _ = try ImageFile.decode(path: path, maxPixels: maxPixels)
+            _ = try ImageFile.decode(path: path, maxPixels: maxPixels, maxSide: ImageFile.workingMaxSide)
         } catch let error as ImageError {
             throw UserFacingError(description: error.description)
         }

@@ -93,4 +93,42 @@ final class BatchCommandTests: XCTestCase {
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("0 ≤ I < N"), bad.stderr)
     }
+
+    /// Ids that would collide with the summary or exceed the name limit, and settings the server
+    /// would refuse, are each one failed item under a safe name; the items after them still run,
+    /// on every rerun.
+    func testBadIdsAndSettingsFailOnlyTheirItem() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("batch-ids-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var image = RGBImage(width: 40, height: 32)
+        for y in 0..<32 { for x in 0..<40 { for c in 0..<3 { image[c, x, y] = abs(x - 20) < 8 ? 0.1 : 0.9 } } }
+        try ImageFile.writePNG(image, to: dir.appendingPathComponent("img.png").path)
+        let small = #""paths":4,"iterations":2,"mask":"none""#
+        let lines = [
+            #"{"image":"img.png","id":"summary-0-of-1.jsonl",\#(small)}"#,
+            #"{"image":"img.png","id":"\#(String(repeating: "x", count: 300))",\#(small)}"#,
+            #"{"image":"img.png","id":"huge","paths":1e300,"iterations":2,"mask":"none"}"#,
+            #"{"image":"img.png","id":"text","paths":"8","iterations":2,"mask":"none"}"#,
+            #"{"image":"img.png","id":"negative","seed":-5,\#(small)}"#,
+            #"{"image":"img.png","id":"fraction","iterations":2.5,"paths":4,"mask":"none"}"#,
+            #"{"image":"img.png","id":"good",\#(small)}"#,
+        ]
+        let manifest = dir.appendingPathComponent("items.jsonl")
+        try lines.joined(separator: "\n").write(to: manifest, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("out").path
+        for run in 0..<2 {
+            let r = try runCLI(["batch", manifest.path, "--out", out, "--threads", "1"])
+            XCTAssertEqual(r.status, 1, r.stderr)
+            XCTAssertTrue(r.stderr.contains("7 items, 6 failed"), "run \(run): \(r.stderr)")
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/good/done.json"), "run \(run)")
+        }
+        let summary = try String(contentsOfFile: out + "/summary-0-of-1.jsonl", encoding: .utf8)
+        XCTAssertEqual(summary.split(separator: "\n").count, 7)
+        for (id, needle) in [("line-1", "reserved"), ("line-2", "limit"), ("huge", "1e+300"), ("text", #"got \"8\""#),
+                             ("negative", "-5"), ("fraction", "2.5")] {
+            let record = try String(contentsOfFile: out + "/\(id)/error.json", encoding: .utf8)
+            XCTAssertTrue(record.contains(needle), "\(id): \(record)")
+        }
+    }
 }

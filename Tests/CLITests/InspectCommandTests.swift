@@ -86,7 +86,13 @@ final class InspectCommandTests: XCTestCase {
         try Data().write(to: dir.appendingPathComponent("empty.jpg"))
         try bull.prefix(bull.count / 3).write(to: dir.appendingPathComponent("cut.jpg"))
         try Data("GIF89a....".utf8).write(to: dir.appendingPathComponent("anim.png"))
+        // An IHDR claiming 4294967295 × 4294967295 (width × height once overflowed and trapped).
+        let ihdr: [UInt8] = Array("IHDR".utf8) + [UInt8](repeating: 0xFF, count: 8) + [8, 2, 0, 0, 0]
+        try Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13] + ihdr + [0, 0, 0, 0])
+            .write(to: dir.appendingPathComponent("huge.png"))
         let cases: [(String, String)] = [
+            (dir.appendingPathComponent("huge.png").path, "2³¹"),
+            ("/dev/zero", "a device"),
             (dir.appendingPathComponent("missing.png").path, "no such file"),
             (dir.appendingPathComponent("empty.jpg").path, "empty"),
             (dir.appendingPathComponent("cut.jpg").path, "truncated"),
@@ -98,6 +104,11 @@ final class InspectCommandTests: XCTestCase {
             XCTAssertNotEqual(r.status, 0, path)
             XCTAssertEqual(r.stdout, "", path)
             XCTAssertTrue(r.stderr.contains(phrase), "\(path): \(r.stderr)")
+        }
+        for command in ["sketch", "matrix"] {
+            let r = try runCLI([command, dir.appendingPathComponent("huge.png").path, "--out", dir.appendingPathComponent("o").path])
+            XCTAssertEqual(r.status, 1, "\(command): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("2³¹"), "\(command): \(r.stderr)")
         }
         let big = try runCLI(["inspect", "--max-pixels", "1000", repoRoot.appendingPathComponent("examples/bull.jpg").path])
         XCTAssertNotEqual(big.status, 0)

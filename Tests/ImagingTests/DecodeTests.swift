@@ -296,6 +296,78 @@ final class DecodeTests: XCTestCase {
         XCTAssertNoThrow(try ImageFile.decode(data: ok, maxPixels: 100))
     }
 
+    /// A 45-byte PNG whose IHDR claims 4294967295 × 4294967295 once trapped on width × height.
+    static func hugeHeaderPNG(width: UInt32 = 0xFFFF_FFFF, height: UInt32 = 0xFFFF_FFFF) -> Data {
+        let ihdr = PNGFixture.be32(width) + PNGFixture.be32(height) + [8, 2, 0, 0, 0]
+        return Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + PNGFixture.chunk("IHDR", ihdr) + PNGFixture.chunk("IEND", []))
+    }
+
+    func testHeaderSizesThatOverflowAreErrorsNotTraps() throws {
+        for (w, h): (UInt32, UInt32) in [(0xFFFF_FFFF, 0xFFFF_FFFF), (3_100_000_000, 3_100_000_000), (0x8000_0000, 1)] {
+            let png = Self.hugeHeaderPNG(width: w, height: h)
+            XCTAssertEqual(png.count, 45)
+            assertThrows({ if case .corrupt(_, .png, let why) = $0 { return why.contains("2³¹") } else { return false } }) {
+                _ = try ImageFile.decode(data: png)
+            }
+            assertThrows({ if case .corrupt(_, .png, _) = $0 { return true } else { return false } }) {
+                _ = try ImageFile.inspect(data: png)
+            }
+        }
+        // Within PNG's range but over the limit: refused from the header, message computed safely.
+        let big = Self.hugeHeaderPNG(width: 0x7FFF_FFFF, height: 0x7FFF_FFFF)
+        assertThrows({ if case .tooLarge = $0 { return true } else { return false } }) { _ = try ImageFile.decode(data: big) }
+        // A size whose product overflows Int (any source of ImageInfo) is too large, not a trap.
+        let info = ImageInfo(format: .png, width: Int.max / 2, height: 4, channels: 3, bitDepth: 8, orientation: 1)
+        XCTAssertNil(info.pixelCount)
+        do {
+            try ImageFile.checkSize(info, name: "x")
+            XCTFail("accepted an overflowing size")
+        } catch let e as ImageError {
+            XCTAssertTrue(e.description.contains("more than"), e.description)
+        }
+    }
+
+    /// Photos larger than the working size are shrunk while still 8-bit: the result equals
+    /// averaging the composited full-size pixels over each block.
+    func testLargePhotosAreShrunkWhileDecoding() throws {
+        let width = 65, height = 7
+        var samples: [Int] = []
+        for y in 0..<height { for x in 0..<width { samples += [(x * 7 + y) % 256, (x * 3) % 256, (y * 40) % 256, (x * 11 + y * 5) % 256] } }
+        let png = PNGFixture.make(width: width, height: height, depth: 8, colorType: 6, samples: samples)
+        let full = try ImageFile.decode(data: png)
+        let small = try ImageFile.decode(data: png, maxSide: 16)
+        XCTAssertEqual(small.width, 13)  // factor 5: ⌈65 / 16⌉
+        XCTAssertEqual(small.height, 2)
+        for oy in 0..<small.height { for ox in 0..<small.width { for c in 0..<3 {
+            var sum: Float = 0, n: Float = 0
+            for y in (oy * 5)..<min(height, oy * 5 + 5) { for x in (ox * 5)..<min(width, ox * 5 + 5) { sum += full[c, x, y]; n += 1 } }
+            XCTAssertEqual(small[c, ox, oy], sum / n, accuracy: 2.5 / 255, "(\(c), \(ox), \(oy))")
+        } } }
+        // Within the working size nothing changes.
+        XCTAssertEqual(try ImageFile.decode(data: png, maxSide: 65), full)
+        // JPEG: the decoder's own 1/2, 1/4, 1/8 scaling, then a box shrink.
+        let jpeg = try JPEGCodec.encode(gradient(width: 200, height: 120))
+        let j = try ImageFile.decode(data: jpeg, maxSide: 30)
+        XCTAssertEqual(j.width, 25)   // 1/4 → 50 × 30, then factor 2
+        XCTAssertEqual(j.height, 15)
+        let jFull = try ImageFile.decode(data: jpeg)
+        XCTAssertEqual(j[0, 12, 7], jFull[0, 100, 60], accuracy: 0.05)
+    }
+
+    func testDevicesAndFIFOsAreNotImageFiles() throws {
+        assertThrows({ if case .notRegularFile(_, let kind) = $0 { return kind.contains("device") } else { return false } }) {
+            _ = try ImageFile.decode(path: "/dev/zero")
+        }
+        let fifo = dir.appendingPathComponent("pipe.png").path
+        XCTAssertEqual(mkfifo(fifo, 0o644), 0)
+        assertThrows({ if case .notRegularFile(_, let kind) = $0 { return kind.contains("FIFO") } else { return false } }) {
+            _ = try ImageFile.decode(path: fifo)
+        }
+        assertThrows({ if case .notFound = $0 { return true } else { return false } }) {
+            _ = try ImageFile.decode(path: "a\u{0}b.png")
+        }
+    }
+
     // MARK: Encoding
 
     func testPNGRoundTrip() throws {

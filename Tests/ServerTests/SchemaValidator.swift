@@ -106,7 +106,8 @@ struct ProtocolSchemas {
     static func matches(_ v: JSON, type: String) -> Bool {
         switch (type, v) {
         case ("null", .null), ("boolean", .bool), ("string", .string), ("array", .array), ("object", .object),
-             ("number", .int), ("number", .double), ("integer", .int): return true
+             ("number", .int), ("number", .double), ("integer", .int), ("number", .largeInteger),
+             ("integer", .largeInteger): return true
         case ("integer", .double(let d)): return d == d.rounded()
         default: return false
         }
@@ -116,6 +117,7 @@ struct ProtocolSchemas {
         switch v {
         case .int(let i): return Double(i)
         case .double(let d): return d
+        case .largeInteger(let t): return Double(t)
         default: return nil
         }
     }

@@ -1,0 +1,251 @@
+import Foundation
+import XCTest
+import Server
+
+/// Inputs that once took the whole server down or left it in a wrong state: each test sends
+/// the input, then checks the server still answers and the state is right.
+final class HostileInputTests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("clipascene-hostile-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    /// IHDR claiming 4294967295 × 4294967295: every door that takes an image refuses it.
+    func testImageHeaderOverflowThroughEveryDoor() throws {
+        let ihdr: [UInt8] = [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 8, 2, 0, 0, 0]
+        let body = Array("IHDR".utf8) + ihdr
+        var crc: UInt32 = 0xFFFF_FFFF
+        for b in body {
+            crc ^= UInt32(b)
+            for _ in 0..<8 { crc = crc & 1 != 0 ? 0xEDB8_8320 ^ (crc >> 1) : crc >> 1 }
+        }
+        crc ^= 0xFFFF_FFFF
+        let png = Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13] + body
+                       + [UInt8(crc >> 24), UInt8(crc >> 16 & 0xFF), UInt8(crc >> 8 & 0xFF), UInt8(crc & 0xFF)]
+                       + [0, 0, 0, 0, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82])  // IEND
+        XCTAssertEqual(png.count, 45)
+        let path = dir.appendingPathComponent("huge.png").path
+        try png.write(to: URL(fileURLWithPath: path))
+
+        let server = try ServerProcess(framing: .lines)
+        try server.initialize()
+        for params: JSON in [
+            ["uri": "a", "path": .string(path)],
+            ["uri": "b", "data": .string(png.base64EncodedString())],
+            ["uri": "c", "path": .string(bullPath), "options": ["mask": .string(path)]],
+            ["uri": "d", "path": .string(bullPath), "options": ["mask": "none", "background": .string(path)]],
+        ] {
+            let e = try server.error("loadImage", params)
+            XCTAssertEqual(e["code"], .int(-32803), params.text)
+        }
+        // No phantom documents from the failed loads.
+        XCTAssertEqual(try server.request("getStatus")["documents"], .array([]))
+        try server.stop()
+        XCTAssertEqual(server.schemaProblems, [])
+    }
+
+    /// A line that is not JSON and not a header is one parse error; the next message reads normally.
+    func testStrayLinesAreAnsweredAndDropped() throws {
+        let server = try ServerProcess(framing: .lines)
+        try server.initialize()
+        let junk: [[UInt8]] = [Array("42\n".utf8), Array("\"hi\"\n".utf8), Array("true\n".utf8), Array("hello\n".utf8),
+                               [0, 0, 0, 0x0A], [0xFF, 0xFE, 0x80, 0x01, 0x0A]]
+        for (k, bytes) in junk.enumerated() {
+            server.writeRaw(bytes)
+            let status = try server.response(to: server.call("getStatus"), timeout: 10)
+            XCTAssertNotNil(status["result"], "after junk \(k)")
+            let parseErrors = server.messages.filter { $0["error"]?["code"] == .int(-32700) }.count
+            XCTAssertEqual(parseErrors, k + 1, "junk \(k) was not answered as one parse error")
+        }
+        // 150 requests after a stray line are all answered (once, 152 were swallowed).
+        server.writeRaw(Array("42\n".utf8))
+        let ids = (0..<150).map { _ in server.call("getStatus") }
+        for id in ids { XCTAssertNotNil(try server.response(to: id, timeout: 20)["result"]) }
+        try server.stop()
+    }
+
+    /// A false Content-Length is refused at once, and the next header-framed message still works.
+    func testHugeContentLengthIsRefusedAndTheReaderResynchronises() throws {
+        let server = try ServerProcess(framing: .headers)
+        try server.initialize()
+        server.writeRaw(Array("Content-Length: 9223372036854775807\r\n\r\n".utf8))
+        let refused = try server.waitFor(timeout: 10, "the refusal") { $0["error"]?["code"] == .int(-32600) && $0["id"] == .null }
+        if case .string(let m)? = refused["error"]?["message"] { XCTAssertTrue(m.contains("9223372036854775807"), m) }
+        XCTAssertNotNil(try server.response(to: server.call("getStatus"), timeout: 10)["result"])
+        // A lying length followed by a short body and then a real message.
+        server.writeRaw(Array("Content-Length: 99999999999\r\n\r\n{}".utf8))
+        XCTAssertNotNil(try server.response(to: server.call("getStatus"), timeout: 10)["result"])
+        try server.stop()
+    }
+
+    /// Ids must come back exactly as sent, however large.
+    func testLargeNumericIdsRoundTripExactly() throws {
+        let server = try ServerProcess(framing: .lines)
+        try server.initialize()
+        let id = "123456789012345678901234567890"
+        server.writeRaw(Array("{\"jsonrpc\":\"2.0\",\"id\":\(id),\"method\":\"getStatus\"}\n".utf8))
+        let reply = try server.waitFor(timeout: 10, "the reply") { $0["id"] == .largeInteger(id) }
+        XCTAssertNotNil(reply["result"])
+        XCTAssertTrue(reply.text.contains("\"id\":\(id)"), reply.text)
+        try server.stop()
+    }
+
+    /// closeDocument then loadImage at once: the document is open with the new image, and the
+    /// old snapshot is gone (forgetSnapshot) while the new one is the document's.
+    func testCloseThenReloadReopens() throws {
+        let server = try ServerProcess(framing: .lines)
+        try server.initialize()
+        _ = try server.request("loadImage", ["uri": "a", "path": .string(bullPath), "options": ["mask": "none"]])
+        let close = server.call("closeDocument", ["uri": "a", "forgetSnapshot": true])
+        let load = server.call("loadImage", ["uri": "a", "path": .string(bullPath), "options": ["mask": "none"]])
+        XCTAssertEqual(try server.response(to: close)["result"], .null)
+        XCTAssertNotNil(try server.response(to: load)["result"])
+        XCTAssertNotNil(try server.request("getSVG", ["uri": "a"])["svg"])
+        XCTAssertEqual(try server.request("step", ["uri": "a", "count": 1])["step"], .int(1))
+        let docs = try server.request("getStatus")["documents"]
+        guard case .array(let list)? = docs else { return XCTFail("no documents") }
+        XCTAssertEqual(list.count, 1)
+        try server.stop()
+    }
+
+    /// Failed loads and restores leave nothing behind, and later requests say "unknown uri".
+    func testFailedLoadsLeaveNoPhantomDocuments() throws {
+        let server = try ServerProcess(framing: .lines)
+        try server.initialize()
+        var ids: [JSON] = []
+        for k in 0..<200 {
+            ids.append(server.call("loadImage", ["uri": .string("bad\(k)"), "path": "/nonexistent.png"]))
+            ids.append(server.call("restoreSession", ["uri": .string("gone\(k)"), "path": "/nonexistent.clpsnap"]))
+        }
+        for id in ids { XCTAssertEqual(try server.response(to: id)["error"]?["code"], .int(-32803)) }
+        XCTAssertEqual(try server.request("getStatus")["documents"], .array([]))
+        XCTAssertEqual(try server.error("step", ["uri": "bad3", "count": 1])["code"], .int(-32602))
+        XCTAssertEqual(try server.error("getSVG", ["uri": "gone3"])["code"], .int(-32602))
+        // A step queued right behind a failing load is told the uri is unknown, not "failed".
+        let load = server.call("loadImage", ["uri": "q", "path": "/nonexistent.png"])
+        let step = server.call("step", ["uri": "q", "count": 1])
+        XCTAssertEqual(try server.response(to: load)["error"]?["code"], .int(-32803))
+        XCTAssertEqual(try server.response(to: step)["error"]?["code"], .int(-32602))
+        try server.stop()
+    }
+
+    /// saveSession refuses paths that cannot name a file before writing anything, leaves no
+    /// temporary files, creates no folders, and never replaces a link to a folder.
+    func testSaveSessionPathsAreCheckedFirst() throws {
+        let server = try ServerProcess(framing: .lines)
+        try server.initialize()
+        _ = try server.request("loadImage", ["uri": "a", "path": .string(bullPath), "options": ["mask": "none"]])
+        let work = dir.appendingPathComponent("work").path
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let target = dir.appendingPathComponent("target").path
+        try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: work + "/link", withDestinationPath: target)
+        for path in [".", "./", work + "/x/.", work + "/a/..", work + "/", work + "/nul\u{0}byte.clpsnap", work + "/link", ""] {
+            let e = try server.error("saveSession", ["uri": "a", "path": .string(path)])
+            XCTAssertEqual(e["code"], .int(-32602), "\(path.debugDescription): \(e.text)")
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: work).sorted(), ["link"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: target), [])
+        var isDirectory: ObjCBool = false
+        XCTAssertTrue(FileManager.default.fileExists(atPath: work + "/link", isDirectory: &isDirectory) && isDirectory.boolValue)
+        // A parent that is a file: a clear failure and nothing left behind.
+        _ = FileManager.default.createFile(atPath: work + "/file", contents: Data("x".utf8))
+        let e = try server.error("saveSession", ["uri": "a", "path": .string(work + "/file/s.clpsnap")])
+        XCTAssertEqual(e["code"], .int(-32803))
+        // A good path still works.
+        let saved = try server.request("saveSession", ["uri": "a", "path": .string(work + "/sub/s.clpsnap")])
+        XCTAssertEqual(saved["path"], .string(work + "/sub/s.clpsnap"))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: work + "/sub"), ["s.clpsnap"])
+        try server.stop()
+    }
+
+    /// Automatic snapshots that cannot be written are reported to the client, not only on stderr.
+    func testSnapshotFailuresReachTheClient() throws {
+        let blocker = dir.appendingPathComponent("state-is-a-file").path
+        _ = FileManager.default.createFile(atPath: blocker, contents: Data("x".utf8))
+        let server = try ServerProcess(framing: .lines, stateDirectory: blocker)
+        try server.initialize()
+        _ = try server.request("loadImage", ["uri": "a", "path": .string(bullPath), "options": ["mask": "none"]])
+        let shown = try server.waitFor(timeout: 30, "window/showMessage") { $0["method"] == "window/showMessage" }
+        XCTAssertEqual(shown["params"]?["type"], .int(1))
+        if case .string(let m)? = shown["params"]?["message"] { XCTAssertTrue(m.contains("snapshot"), m) }
+        let status = try server.request("getStatus")
+        XCTAssertEqual(status["snapshots"]?["healthy"], .bool(false))
+        XCTAssertNotNil(status["snapshots"]?["error"])
+        try server.stop()
+        XCTAssertEqual(server.schemaProblems, [])
+    }
+
+    /// A full disk says so ("no space left"), to the request that wrote and in the
+    /// automatic-snapshot notice, and leaves no temporary file behind.
+    func testFullDiskIsNamed() throws {
+        let disk = dir.appendingPathComponent("tiny").path
+        try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
+        let mount = Process()
+        mount.executableURL = URL(fileURLWithPath: "/bin/mount")
+        mount.arguments = ["-t", "tmpfs", "-o", "size=64k", "tmpfs", disk]
+        mount.standardError = FileHandle.nullDevice
+        try mount.run()
+        mount.waitUntilExit()
+        guard mount.terminationStatus == 0 else { throw XCTSkip("mounting a 64 KB tmpfs needs root in a namespace that allows it") }
+        defer {
+            let umount = Process()
+            umount.executableURL = URL(fileURLWithPath: "/bin/umount")
+            umount.arguments = [disk]
+            try? umount.run()
+            umount.waitUntilExit()
+        }
+        let server = try ServerProcess(framing: .lines, stateDirectory: disk + "/state")
+        try server.initialize()
+        _ = try server.request("loadImage", ["uri": "a", "path": .string(bullPath), "options": ["mask": "none"]])
+        let shown = try server.waitFor(timeout: 30, "window/showMessage") { $0["method"] == "window/showMessage" }
+        if case .string(let m)? = shown["params"]?["message"] { XCTAssertTrue(m.contains("no space left"), m) }
+        let e = try server.error("saveSession", ["uri": "a", "path": .string(disk + "/s.clpsnap")])
+        XCTAssertEqual(e["code"], .int(-32803))
+        if case .string(let m)? = e["message"] { XCTAssertTrue(m.contains("no space left"), m) }
+        try server.stop()
+        let left = try FileManager.default.subpathsOfDirectory(atPath: disk).filter { $0.contains("tmp") }
+        XCTAssertEqual(left, [], "temporary files left on the full disk")
+    }
+
+    /// getPreview and getSVG are rendered off the reading thread: a cancel sent behind many
+    /// large previews stops the step before those previews are all answered.
+    func testCancelIsNotStuckBehindQueuedPreviews() throws {
+        let server = try ServerProcess(framing: .lines)
+        try server.initialize()
+        _ = try server.request("loadImage", ["uri": "a", "path": .string(bullPath), "options": ["mask": "none"]])
+        let step = server.call("step", ["uri": "a", "count": 10_000])
+        while case .int(let n)? = try server.request("getSVG", ["uri": "a"])["step"], n < 1 { usleep(20_000) }
+        let previews = (0..<30).map { _ in server.call("getPreview", ["uri": "a", "scale": 8]) }
+        server.notify("$/cancelRequest", ["id": step])
+        let stepReply = try server.response(to: step)
+        XCTAssertEqual(stepReply["error"]?["code"], .int(-32800))
+        // The step's answer came before the last preview's.
+        let messages = server.messages
+        let stepIndex = messages.firstIndex { $0["id"] == step && $0["method"] == nil }
+        let lastPreviewIndex = messages.firstIndex { $0["id"] == previews.last && $0["method"] == nil }
+        XCTAssertNotNil(stepIndex)
+        if let stepIndex, let lastPreviewIndex { XCTAssertLessThan(stepIndex, lastPreviewIndex) }
+        for id in previews { XCTAssertNotNil(try server.response(to: id)["result"]) }
+        try server.stop()
+    }
+
+    /// SIGTERM saves each document's latest state before the process ends.
+    func testSIGTERMSavesSnapshots() throws {
+        let server = try ServerProcess(framing: .lines, arguments: ["--snapshot-interval", "1000"])
+        try server.initialize()
+        _ = try server.request("loadImage", ["uri": "a", "path": .string(bullPath), "options": ["mask": "none"]])
+        _ = try server.request("step", ["uri": "a", "count": 1])
+        _ = try server.request("step", ["uri": "a", "count": 1])  // within a second: its snapshot is owed
+        kill(server.process.processIdentifier, SIGTERM)
+        XCTAssertEqual(server.waitForExit(timeout: 30), 143)
+        let resumed = try ServerProcess(framing: .lines, stateDirectory: server.stateDirectory)
+        try resumed.initialize()
+        XCTAssertEqual(try resumed.request("restoreSession", ["uri": "a"])["step"], .int(2))
+        try resumed.stop()
+    }
+}
