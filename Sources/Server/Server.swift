@@ -77,7 +77,7 @@ public final class Server: @unchecked Sendable {
                     writer.adopt(framing)
                     handle(json)
                 case .malformed(let error, let framing):
-                    writer.adopt(framing)
+                    if let framing { writer.adopt(framing) }
                     respond(id: .null, error: error)
                 }
             }

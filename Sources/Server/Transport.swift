@@ -12,7 +12,9 @@ public enum Framing: String, Sendable {
 public enum Incoming: Sendable {
     case message(JSON, Framing)
     /// The bytes could not be a message; the server answers with `error` (id null) and reads on.
-    case malformed(RPCError, Framing)
+    /// The framing is nil when the bytes do not say (a stray line): it must not fix the
+    /// framing of the replies.
+    case malformed(RPCError, Framing?)
 }
 
 /// Splits a byte stream into messages, in either framing, detected per message from its first
@@ -107,11 +109,11 @@ public struct MessageReader: Sendable {
             guard buffer.count - start >= Self.maximumHeaderBytes else { return nil }
             start = buffer.count
             skippingLine = true
-            return .malformed(.parse("a line that is neither JSON nor a message header was dropped"), .lines)
+            return .malformed(.parse("a line that is neither JSON nor a message header was dropped"), nil)
         }
         let shown = String(decoding: buffer[start..<min(end, start + 40)], as: UTF8.self)
         start = end
-        return .malformed(.parse("a line that is neither a JSON message nor a message header was dropped: \(shown.debugDescription); send one JSON object per line, or Content-Length framing"), .lines)
+        return .malformed(.parse("a line that is neither a JSON message nor a message header was dropped: \(shown.debugDescription); send one JSON object per line, or Content-Length framing"), nil)
     }
 
     /// Where the next `Content-Length` (any case) starts in `from..<to`, if anywhere.

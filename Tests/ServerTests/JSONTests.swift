@@ -59,4 +59,38 @@ final class JSONTests: XCTestCase {
         XCTAssertEqual(got2.count, 2)
         if case .malformed(let e, _) = got2.first { XCTAssertEqual(e.code, -32600) } else { XCTFail() }
     }
+
+    /// What the reader makes of a stream, in a comparable form: "msg:<id>" or "err:<code>".
+    func outcomes(_ stream: [UInt8], limit: Int = 1000, chunk: Int? = nil) -> [String] {
+        var reader = MessageReader(limit: limit)
+        var out: [Incoming] = []
+        let size = chunk ?? max(1, stream.count)
+        var i = 0
+        while i < stream.count {
+            let end = min(stream.count, i + size)
+            out += Array(stream[i..<end]).withUnsafeBytes { reader.feed($0) }
+            i = end
+        }
+        return out.map {
+            switch $0 {
+            case .message(let m, _): return "msg:\(m["id"]?.text ?? "-")"
+            case .malformed(let e, _): return "err:\(e.code)"
+            }
+        }
+    }
+
+    /// Stray lines, lying lengths and junk glued to a header: each is one error, the messages
+    /// around them all arrive, and it makes no difference how the bytes are split into reads.
+    func testStrayBytesAndLyingLengthsResynchronise() {
+        func framed(_ id: Int) -> String { let b = #"{"id":\#(id)}"#; return "Content-Length: \(b.utf8.count)\r\n\r\n\(b)" }
+        let stream = Array(("42\n" + #"{"id":1}"# + "\nhello world\n" + framed(2) + "Content-Length: 9223372036854775807\r\n\r\n"
+                            + "{\"partial\": " + framed(3) + "\u{0}\u{0}junk" + framed(4) + "true\n" + #"{"id":5}"# + "\n").utf8)
+        let expected = ["err:-32700", "msg:1", "err:-32700", "msg:2", "err:-32600", "msg:3", "err:-32700", "msg:4", "err:-32700", "msg:5"]
+        XCTAssertEqual(outcomes(stream), expected)
+        for chunk in [1, 2, 3, 7, 13] { XCTAssertEqual(outcomes(stream, chunk: chunk), expected, "reads of \(chunk) bytes") }
+        // Stray lines do not decide the framing of the replies; messages do.
+        var reader = MessageReader(limit: 100)
+        let got = Array("hello\n".utf8).withUnsafeBytes { reader.feed($0) }
+        if case .malformed(_, let f)? = got.first { XCTAssertNil(f) } else { XCTFail("\(got)") }
+    }
 }
