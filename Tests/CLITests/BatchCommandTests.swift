@@ -104,6 +104,10 @@ final class BatchCommandTests: XCTestCase {
         var image = RGBImage(width: 40, height: 32)
         for y in 0..<32 { for x in 0..<40 { for c in 0..<3 { image[c, x, y] = abs(x - 20) < 8 ? 0.1 : 0.9 } } }
         try ImageFile.writePNG(image, to: dir.appendingPathComponent("img.png").path)
+        // IHDR claiming 4294967295 × 4294967295 (once a trap that killed the shard at this item).
+        let ihdr: [UInt8] = Array("IHDR".utf8) + [UInt8](repeating: 0xFF, count: 8) + [8, 2, 0, 0, 0]
+        try Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13] + ihdr + [0, 0, 0, 0])
+            .write(to: dir.appendingPathComponent("huge.png"))
         let small = #""paths":4,"iterations":2,"mask":"none""#
         let lines = [
             #"{"image":"img.png","id":"summary-0-of-1.jsonl",\#(small)}"#,
@@ -112,6 +116,7 @@ final class BatchCommandTests: XCTestCase {
             #"{"image":"img.png","id":"text","paths":"8","iterations":2,"mask":"none"}"#,
             #"{"image":"img.png","id":"negative","seed":-5,\#(small)}"#,
             #"{"image":"img.png","id":"fraction","iterations":2.5,"paths":4,"mask":"none"}"#,
+            #"{"image":"huge.png","id":"hugeimage",\#(small)}"#,
             #"{"image":"img.png","id":"good",\#(small)}"#,
         ]
         let manifest = dir.appendingPathComponent("items.jsonl")
@@ -120,13 +125,13 @@ final class BatchCommandTests: XCTestCase {
         for run in 0..<2 {
             let r = try runCLI(["batch", manifest.path, "--out", out, "--threads", "1"])
             XCTAssertEqual(r.status, 1, r.stderr)
-            XCTAssertTrue(r.stderr.contains("7 items, 6 failed"), "run \(run): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("8 items, 7 failed"), "run \(run): \(r.stderr)")
             XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/good/done.json"), "run \(run)")
         }
         let summary = try String(contentsOfFile: out + "/summary-0-of-1.jsonl", encoding: .utf8)
-        XCTAssertEqual(summary.split(separator: "\n").count, 7)
+        XCTAssertEqual(summary.split(separator: "\n").count, 8)
         for (id, needle) in [("line-1", "reserved"), ("line-2", "limit"), ("huge", "1e+300"), ("text", #"got \"8\""#),
-                             ("negative", "-5"), ("fraction", "2.5")] {
+                             ("negative", "-5"), ("fraction", "2.5"), ("hugeimage", "2³¹")] {
             let record = try String(contentsOfFile: out + "/\(id)/error.json", encoding: .utf8)
             XCTAssertTrue(record.contains(needle), "\(id): \(record)")
         }

@@ -220,6 +220,16 @@ final class PythonClientTests: XCTestCase {
         XCTAssertTrue(text.contains("pygls LanguageClient: ok"), text)
     }
 
+    /// What notebook users write first: callbacks that raise or call the client, Ctrl-C /
+    /// "Interrupt kernel", re-run `c = Client()` cells, PNG beside SVG, `pip install`
+    /// (protocol/python/test_client_robustness.py).
+    func testPythonClientSurvivesNotebookHabits() throws {
+        let (status, text) = try runPython("test_client_robustness.py", [bullPath])
+        XCTAssertEqual(status, 0, text)
+        XCTAssertTrue(text.contains("all ok"), text)
+        if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("interrupt: ok") }) { print(line) }
+    }
+
     /// The Ray driver spreads a manifest over two actors, each with its own `clipascene serve`;
     /// a rerun reuses every finished item.
     func testRayDriverRunsABatch() throws {

@@ -1,0 +1,146 @@
+"""The first things a notebook user writes, each of which once hung or broke the client:
+a callback that raises, a callback that calls the client, Ctrl-C / "Interrupt kernel", a
+re-run `c = Client()` cell, a notebook that blocks SVG, and `pip install`. Run by the Swift
+test suite:
+
+    CLIPASCENE_BIN=.build/release/clipascene python3 protocol/python/test_client_robustness.py IMAGE
+"""
+
+import gc
+import io
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from clipascene_client import Client, Drawing  # noqa: E402
+
+BINARY = os.environ.get("CLIPASCENE_BIN") or Client.find_binary()
+
+
+def new_client():
+    return Client([BINARY, "serve", "--state-dir", f"/tmp/clipascene-py-{uuid.uuid4()}"])
+
+
+def alive(process):
+    return process.poll() is None
+
+
+def callbacks_that_raise_or_call_back(image):
+    c = new_client()
+    c.load_image("doc", path=image, mask="none")
+    c.set_abstraction("doc", iterations=4, numPaths=8)
+    # 1. The obvious first callback raises KeyError on the "begin" message (it has no step).
+    records = io.StringIO()
+    handler = logging.StreamHandler(records)
+    logging.getLogger("clipascene_client").addHandler(handler)
+    steps = []
+    result = c.step("doc", 2, on_progress=lambda v: steps.append(v["step"]))
+    logging.getLogger("clipascene_client").removeHandler(handler)
+    assert result["step"] == 2, result
+    assert steps, "no progress callback ran after the first one raised"
+    assert "KeyError" in records.getvalue(), records.getvalue()
+    assert c.status()["documents"], "the connection died after a callback raised"
+    # 2. A callback that calls the client (a live preview) must not deadlock.
+    previews = []
+    result = c.step("doc", 2, on_progress=lambda v: previews.append(c.get_svg("doc")))
+    assert result["step"] == 4 and previews and previews[-1].startswith("<?xml"), (result, len(previews))
+    # 5. Both an SVG and a PNG, so untrusted notebooks still show the picture.
+    bundle = c.display("doc")._repr_mimebundle_()
+    assert bundle["image/svg+xml"].startswith("<?xml"), bundle.keys()
+    assert bundle["image/png"].startswith("iVBORw0KGgo"), bundle["image/png"][:20]
+    assert c.close() == 0
+    print("callbacks: ok")
+
+
+def keyboard_interrupt_cancels(image):
+    """3. What Jupyter's "Interrupt kernel" does: SIGINT to the process running the cell."""
+    c = new_client()
+    c.load_image("doc", path=image, mask="none")
+    c.set_abstraction("doc", iterations=5000, numPaths=16)
+    started = threading.Event()
+    sent = []
+
+    def interrupt():
+        started.wait(60)
+        time.sleep(0.3)
+        sent.append(time.time())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    result = c.step("doc", 5000, on_progress=lambda v: v.get("kind") == "report" and started.set())
+    returned = time.time()
+    assert sent, "the interrupt was never sent"
+    assert result.get("cancelled") is True and 0 < result["step"] < 5000, result
+    latency = returned - sent[0]
+    # The server is free again at once: the next request is not stuck behind the old step.
+    t = time.time()
+    c.set_abstraction("doc", fidelity=1)
+    after = time.time() - t
+    assert after < 10, f"setAbstraction after the interrupt took {after:.1f} s"
+    assert c.close() == 0
+    print(f"interrupt: ok (Interrupt to return {latency * 1000:.0f} ms, next request {after * 1000:.0f} ms)")
+
+
+def rerun_cells_leave_no_servers():
+    """4. `c = Client()` run three times: the replaced clients' servers stop."""
+    processes = []
+    c = None
+    for _ in range(3):
+        c = new_client()
+        processes.append(c._process)
+        gc.collect()
+    deadline = time.time() + 20
+    while time.time() < deadline and any(alive(p) for p in processes[:-1]):
+        gc.collect()
+        time.sleep(0.1)
+    assert not any(alive(p) for p in processes[:-1]), [p.pid for p in processes if alive(p)]
+    assert alive(processes[-1])
+    del c
+    gc.collect()
+    processes[-1].wait(20)
+    # Interpreter exit without close(): the server goes too.
+    script = f"import sys; sys.path.insert(0, {HERE!r}); from clipascene_client import Client; " \
+             f"c = Client([{BINARY!r}, 'serve', '--state-dir', '/tmp/clipascene-py-{uuid.uuid4()}']); print(c.pid)"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    pid = int(out.stdout.strip())
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            os.kill(pid, 0)
+            time.sleep(0.1)
+        except ProcessLookupError:
+            break
+    else:
+        raise AssertionError(f"server {pid} outlived its interpreter")
+    print("servers: ok")
+
+
+def pip_installs():
+    """pip install ./protocol/python gives an importable, typed package."""
+    target = tempfile.mkdtemp(prefix="clipascene-pip-")
+    run = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                          "--disable-pip-version-check", "--target", target, HERE], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert os.path.exists(os.path.join(target, "clipascene_client", "py.typed"))
+    check = subprocess.run([sys.executable, "-c", "import clipascene_client as m; print(m.__file__)"],
+                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": target})
+    assert check.stdout.strip().startswith(target), (check.stdout, check.stderr)
+    print("pip: ok")
+
+
+if __name__ == "__main__":
+    image = sys.argv[1]
+    callbacks_that_raise_or_call_back(image)
+    keyboard_interrupt_cancels(image)
+    rerun_cells_leave_no_servers()
+    pip_installs()
+    print("all ok")
