@@ -39,21 +39,40 @@ final class ComputeGate: @unchecked Sendable {
     }
 }
 
-/// Set by `$/cancelRequest` (or shutdown, or closing the document); read between steps.
+/// Set by `$/cancelRequest` or `window/workDoneProgress/cancel` (the client asked), or by the
+/// server itself (closing the document, shutdown, a superseding setAbstraction); read between
+/// steps. Who cancelled decides the error code: LSP clients drop -32800 RequestCancelled as
+/// "you asked for it", so a cancel they did not ask for must be -32802 ServerCancelled.
 final class CancelFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var cancelled = false
+    enum Reason: Sendable, Equatable {
+        case client
+        case server(String)
+    }
 
-    func cancel() {
+    private let lock = NSLock()
+    private var why: Reason?
+
+    /// The first reason wins: a later cancel of the same request changes nothing.
+    func cancel(_ reason: Reason = .client) {
         lock.lock()
-        cancelled = true
+        if why == nil { why = reason }
         lock.unlock()
     }
 
-    var isCancelled: Bool {
+    var isCancelled: Bool { reason != nil }
+
+    var reason: Reason? {
         lock.lock()
         defer { lock.unlock() }
-        return cancelled
+        return why
+    }
+
+    /// The error a request stopped by this flag answers with, `data` holding what it reached.
+    func error(_ message: String, data: JSON? = nil) -> RPCError {
+        switch reason {
+        case .server(let why)?: return RPCError.serverCancelled("\(message) (\(why))", data: data)
+        default: return RPCError.cancelled(message, data: data)
+        }
     }
 }
 

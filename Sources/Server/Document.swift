@@ -160,7 +160,7 @@ final class Document: @unchecked Sendable {
                 throw RPCError.invalidParams("for the \(encoderName) encoder: \(e.description)")
             }
         }
-        guard !r.cancel.isCancelled else { throw RPCError.cancelled("loadImage was cancelled; the document keeps its previous image") }
+        guard !r.cancel.isCancelled else { throw r.cancel.error("loadImage was cancelled; the document keeps its previous image") }
         self.session = session
         imageInfo = Self.describe(session)
         publish(session)
@@ -269,8 +269,8 @@ final class Document: @unchecked Sendable {
         ]
         progress.end(r.cancel.isCancelled ? "cancelled at step \(session.stepsDone)" : "step \(session.stepsDone)/\(session.totalSteps)")
         if r.cancel.isCancelled && ran < planned {
-            throw RPCError.cancelled("step was cancelled after \(ran) of \(planned) steps; the document is at step \(session.stepsDone)",
-                                     data: result)
+            throw r.cancel.error("step was cancelled after \(ran) of \(planned) steps; the document is at step \(session.stepsDone)",
+                                 data: result)
         }
         return result
     }
@@ -316,7 +316,7 @@ final class Document: @unchecked Sendable {
         })
         progress.end("\(cells.count) cells")
         guard !r.cancel.isCancelled || cells.count == matrix.fidelities.count * matrix.simplicities.count else {
-            throw RPCError.cancelled("runMatrix was cancelled after \(cells.count) cells", data: ["cells": .array(cellsJSON)])
+            throw r.cancel.error("runMatrix was cancelled after \(cells.count) cells", data: ["cells": .array(cellsJSON)])
         }
         let sheet = try ImageFile.pngData(matrix.contactSheet(cells))
         if let outDir { try AtomicFile.write(sheet, to: "\(outDir)/matrix.png") }
@@ -435,20 +435,24 @@ func abstractionJSON(_ a: Abstraction) -> JSON {
      "depth": a.depth.map { .int($0) } ?? .null]
 }
 
-/// `$/progress` for one request, when the client gave a `workDoneToken`; silent otherwise.
-struct Progress {
+/// `$/progress` for one request: on the client's `workDoneToken`, else on a token the server
+/// created (when the client supports that), else silent.
+final class Progress {
     let token: JSON?
     let server: Server
 
     init(_ r: Request, server: Server) throws {
         self.server = server
         switch r.params.object["workDoneToken"] {
-        case nil, .null?: token = nil
+        case nil, .null?: token = server.createProgressToken()
         case .string(let s)?: token = .string(s)
         case .int(let i)?: token = .int(i)
         case let other?: throw RPCError.invalidParams("workDoneToken must be a string or an integer, got \(other.typeName)")
         }
+        if let token { server.register(progress: token, for: r.cancel) }
     }
+
+    deinit { if let token { server.unregister(progress: token) } }
 
     private func send(_ value: JSON) {
         guard let token else { return }

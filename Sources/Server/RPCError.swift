@@ -27,6 +27,7 @@ public struct RPCError: Error, Sendable, CustomStringConvertible {
     public static let internalErrorCode = -32603
     public static let serverNotInitializedCode = -32002
     public static let requestCancelledCode = -32800
+    public static let serverCancelledCode = -32802
     public static let requestFailedCode = -32803
 
     public static func parse(_ m: String) -> RPCError { RPCError(code: parseErrorCode, message: m) }
@@ -36,6 +37,9 @@ public struct RPCError: Error, Sendable, CustomStringConvertible {
     static func internalError(_ m: String) -> RPCError { RPCError(code: internalErrorCode, message: m) }
     static func cancelled(_ m: String, data: JSON? = nil) -> RPCError {
         RPCError(code: requestCancelledCode, message: m, data: data)
+    }
+    static func serverCancelled(_ m: String, data: JSON? = nil) -> RPCError {
+        RPCError(code: serverCancelledCode, message: m, data: data)
     }
 
     static func tooLarge(limit: Int, size: Int?) -> RPCError {

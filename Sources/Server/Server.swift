@@ -38,10 +38,18 @@ public final class Server: @unchecked Sendable {
     private let phase = Locked(Phase.uninitialized)
     private let documents = Locked<[String: Document]>([:])
     /// Requests in flight, by the serialised id.
-    private let inFlight = Locked<[String: (flag: CancelFlag, uri: String?)]>([:])
+    private let inFlight = Locked<[String: (flag: CancelFlag, uri: String?, method: String)]>([:])
     private let models = Locked<PerceptionModels?>(nil)
     private let encoders = Locked<[String: any PerceptualEncoder]>([:])
     private var terminationSource: DispatchSourceSignal?
+    /// Progress tokens in use, and the request each belongs to (`window/workDoneProgress/cancel`).
+    private let progressTokens = Locked<[String: CancelFlag]>([:])
+    /// The client said `capabilities.window.workDoneProgress`: long requests without a token
+    /// get one from `window/workDoneProgress/create` (LSP 3.15 server-initiated progress).
+    private let clientCreatesProgress = Locked(false)
+    /// Our own requests to the client, waiting for their answers, by id.
+    private let outgoing = Locked<[String: @Sendable (JSON) -> Void]>([:])
+    private let outgoingCount = Locked(0)
     private let input: Int32
     /// Requests that only read published state (getSVG, getPreview, getStatus, shutdown's wait):
     /// answered in order here, off the thread that reads stdin.
@@ -103,8 +111,11 @@ public final class Server: @unchecked Sendable {
             }
         }
         guard let methodValue = o["method"] else {
-            // A response to a request of ours (we send none) or junk.
-            if o["result"] != nil || o["error"] != nil { return }
+            // A response to a request of ours, or junk.
+            if o["result"] != nil || o["error"] != nil {
+                if let id, let resolve = outgoing.withLock({ $0.removeValue(forKey: id.text) }) { resolve(message) }
+                return
+            }
             return respond(id: id ?? .null, error: .invalidRequest("a request needs a \"method\" (a string)"))
         }
         guard case .string(let method) = methodValue else {
@@ -126,7 +137,11 @@ public final class Server: @unchecked Sendable {
             _exit(phase.current == .shutDown ? 0 : 1)
         case "$/cancelRequest":
             guard let id = params?["id"] else { return }
-            inFlight.withLock { $0[id.text] }?.flag.cancel()
+            inFlight.withLock { $0[id.text] }?.flag.cancel(.client)
+        case "window/workDoneProgress/cancel":
+            // An editor's Cancel button on a progress report (VS Code's, for one).
+            guard let token = params?["token"] else { return }
+            progressTokens.withLock { $0[token.text] }?.cancel(.client)
         default:
             // `initialized`, `$/setTrace` and other notifications need nothing from us.
             break
@@ -138,6 +153,8 @@ public final class Server: @unchecked Sendable {
         if method == "initialize" {
             guard current == .uninitialized else { return respond(id: id, error: .invalidRequest("initialize was already called")) }
             phase.withLock { $0 = .running }
+            let wantsProgress = params.object["capabilities"]?["window"]?["workDoneProgress"] == .bool(true)
+            clientCreatesProgress.withLock { $0 = wantsProgress }
             return respond(id: id, result: initializeResult())
         }
         guard current != .uninitialized else {
@@ -159,10 +176,10 @@ public final class Server: @unchecked Sendable {
         case .immediate(let body):
             // Never on this thread: reading stdin must not wait for rendering, or a cancel
             // queued behind sixty previews would take effect seconds late.
-            inFlight.withLock { $0[id.text] = (flag, nil) }
+            inFlight.withLock { $0[id.text] = (flag, nil, method) }
             reads.async { [self] in
                 defer { _ = inFlight.withLock { $0.removeValue(forKey: id.text) } }
-                if flag.isCancelled { return respond(id: id, error: .cancelled("\(method) was cancelled before it started")) }
+                if flag.isCancelled { return respond(id: id, error: flag.error("\(method) was cancelled before it started")) }
                 answer(request) { try body(self, request) }
             }
         case .document(let creates, let body):
@@ -186,15 +203,19 @@ public final class Server: @unchecked Sendable {
                 return d
             }
             guard let document else { return respond(id: id, error: unknownDocument(uri)) }
-            // Closing a document stops what is running or queued for it first.
-            if method == "closeDocument" { cancelRequests(of: uri, except: id) }
-            inFlight.withLock { $0[id.text] = (flag, uri) }
+            // Closing a document stops what is running or queued for it first; a new
+            // abstraction supersedes a running step or matrix, so a slider answers at once.
+            if method == "closeDocument" { cancelRequests(of: uri, except: id, reason: "the document was closed") }
+            if method == "setAbstraction" {
+                cancelRequests(of: uri, except: id, methods: ["step", "runMatrix"], reason: "superseded by setAbstraction")
+            }
+            inFlight.withLock { $0[id.text] = (flag, uri, method) }
             document.queue.async { [self] in
                 defer {
                     _ = inFlight.withLock { $0.removeValue(forKey: id.text) }
                     finished(document)
                 }
-                if flag.isCancelled { return respond(id: id, error: .cancelled("\(method) was cancelled before it started")) }
+                if flag.isCancelled { return respond(id: id, error: flag.error("\(method) was cancelled before it started")) }
                 answer(request) { try body(document, request) }
             }
         }
@@ -240,6 +261,39 @@ public final class Server: @unchecked Sendable {
         writer.send(["jsonrpc": "2.0", "method": .string(method), "params": params])
     }
 
+    // MARK: Progress tokens
+
+    /// A token made by `window/workDoneProgress/create`, when the client supports it and
+    /// confirms within a few seconds; nil otherwise (a client that never answers is not asked again).
+    func createProgressToken() -> JSON? {
+        guard clientCreatesProgress.current else { return nil }
+        let n = outgoingCount.withLock { c -> Int in
+            c += 1
+            return c
+        }
+        let token = JSON.string("clipascene-progress-\(n)"), id = JSON.string("clipascene-\(n)")
+        let answered = DispatchSemaphore(value: 0)
+        let accepted = Locked(false)
+        outgoing.withLock {
+            $0[id.text] = { reply in
+                accepted.withLock { $0 = reply["error"] == nil }
+                answered.signal()
+            }
+        }
+        writer.send(["jsonrpc": "2.0", "id": id, "method": "window/workDoneProgress/create", "params": ["token": token]])
+        if answered.wait(timeout: .now() + 5) == .timedOut {
+            _ = outgoing.withLock { $0.removeValue(forKey: id.text) }
+            clientCreatesProgress.withLock { $0 = false }
+            FileHandle.standardError.write(Data("clipascene serve: the client did not answer window/workDoneProgress/create; progress goes only to requests that carry a workDoneToken\n".utf8))
+            return nil
+        }
+        return accepted.current ? token : nil
+    }
+
+    func register(progress token: JSON, for flag: CancelFlag) { progressTokens.withLock { $0[token.text] = flag } }
+
+    func unregister(progress token: JSON) { _ = progressTokens.withLock { $0.removeValue(forKey: token.text) } }
+
     // MARK: Shared state
 
     /// The networks, loaded on first use (inside the compute gate).
@@ -267,9 +321,12 @@ public final class Server: @unchecked Sendable {
         }
     }
 
-    func cancelRequests(of uri: String, except id: JSON) {
+    /// Stops the requests of `uri` (all, or those of `methods`) on the server's own initiative.
+    func cancelRequests(of uri: String, except id: JSON, methods: Set<String>? = nil, reason: String) {
         inFlight.withLock { requests in
-            for (key, entry) in requests where entry.uri == uri && key != id.text { entry.flag.cancel() }
+            for (key, entry) in requests where entry.uri == uri && key != id.text && (methods?.contains(entry.method) ?? true) {
+                entry.flag.cancel(.server(reason))
+            }
         }
     }
 
@@ -328,7 +385,7 @@ public final class Server: @unchecked Sendable {
     /// Cancels every request, lets each document finish its current step, writes each
     /// document's latest state, and waits until the snapshots are on disk.
     func stopAndSave() {
-        inFlight.withLock { for entry in $0.values { entry.flag.cancel() } }
+        inFlight.withLock { for entry in $0.values { entry.flag.cancel(.server("the server is shutting down")) } }
         for document in openDocuments { document.queue.sync { document.saveIfChanged() } }
         state.flush()
     }

@@ -52,6 +52,8 @@ final class ServerProcess: @unchecked Sendable {
                         received.append(m)
                         condition.broadcast()
                         condition.unlock()
+                        // A request from the server (window/workDoneProgress/create): accept it, as editors do.
+                        if m["method"] != nil, let id = m["id"] { send(["jsonrpc": "2.0", "id": id, "result": .null]) }
                     case .malformed(let e, _):
                         condition.lock()
                         schemaProblems.append("server wrote bytes that are not a message: \(e)")
