@@ -77,10 +77,9 @@ final class Document: @unchecked Sendable {
         published.withLock { $0 = state }
     }
 
+    /// The published state; reads wait for a queued load, so none left means the document is gone.
     func publishedOrFail() throws -> PublishedState {
-        guard let p = published.current else {
-            throw RPCError.failed("\(uri.debugDescription) has no sketch yet: loadImage is still running or failed")
-        }
+        guard let p = published.current else { throw server.unknownDocument(uri) }
         return p
     }
 

@@ -1,11 +1,14 @@
 import Foundation
 
-/// How a method runs: at once, in order on the server's read queue (it only reads published
-/// state), or in order on its document's queue.
+/// How a method runs: at once, in order on the server's read queue; in order on its document's
+/// queue; or (`reading`) at once from the document's published state, unless the document has
+/// none yet (its loadImage is queued or running) or the server runs `--ordered`, when it waits
+/// its turn on the document's queue.
 enum Handler: Sendable {
     case immediate(@Sendable (Server, Request) throws -> JSON)
     /// `creates`: the request may open the document (loadImage, restoreSession).
     case document(creates: Bool, @Sendable (Document, Request) throws -> JSON)
+    case reading(@Sendable (Document, Request) throws -> JSON)
 }
 
 extension Server {
@@ -18,20 +21,15 @@ extension Server {
         "saveSession": .document(creates: false) { try $0.saveSession($1) },
         "restoreSession": .document(creates: true) { try $0.restoreSession($1) },
         "closeDocument": .document(creates: false) { try $0.close($1) },
-        "getSVG": .immediate { server, r in try server.document(for: r).svg(r) },
-        "getPreview": .immediate { server, r in try server.document(for: r).preview(r) },
+        "getSVG": .reading { try $0.svg($1) },
+        "getPreview": .reading { try $0.preview($1) },
         "getStatus": .immediate { server, r in
             try r.params.only([])
+            if server.options.ordered { server.waitForDocuments() }
             return server.status()
         },
         "shutdown": .immediate { server, _ in server.shutdown() },
     ]
 
     static let methodNames = (["initialize"] + handlers.keys).sorted()
-
-    func document(for r: Request) throws -> Document {
-        let uri = try r.params.string("uri")
-        guard let d = document(uri: uri), d.isVisible else { throw unknownDocument(uri) }
-        return d
-    }
 }

@@ -13,6 +13,9 @@ public struct ServerOptions: Sendable {
     /// Checkpoint folder (nil: `CheckpointStore.locate`'s search).
     public var checkpointDirectory: String? = nil
     public var version = "0"
+    /// Scripts over pipes: every request of a document, reads included, is answered in the
+    /// order sent, and the end of input finishes everything queued, then exits 0.
+    public var ordered = false
 
     public init() {}
 }
@@ -89,6 +92,13 @@ public final class Server: @unchecked Sendable {
                     respond(id: .null, error: error)
                 }
             }
+        }
+        if options.ordered {
+            // A script of requests has ended: answer everything it queued, save, and succeed.
+            waitForDocuments()
+            reads.sync {}
+            stopAndSave()
+            _exit(0)
         }
         // The client is gone: nobody can read an answer, so stop now (snapshots already on disk stay).
         _exit(phase.current == .shutDown ? 0 : 1)
@@ -182,6 +192,20 @@ public final class Server: @unchecked Sendable {
                 if flag.isCancelled { return respond(id: id, error: flag.error("\(method) was cancelled before it started")) }
                 answer(request) { try body(self, request) }
             }
+        case .reading(let body):
+            let uri: String
+            do { uri = try params.string("uri") } catch let e as RPCError { return respond(id: id, error: e) } catch { return }
+            guard let document = document(uri: uri) else { return respond(id: id, error: unknownDocument(uri)) }
+            if options.ordered || document.published.current == nil {
+                enqueue(request, on: document, uri: uri) { try body(document, request) }
+            } else {
+                inFlight.withLock { $0[id.text] = (flag, uri, method) }
+                reads.async { [self] in
+                    defer { _ = inFlight.withLock { $0.removeValue(forKey: id.text) } }
+                    if flag.isCancelled { return respond(id: id, error: flag.error("\(method) was cancelled before it started")) }
+                    answer(request) { try body(document, request) }
+                }
+            }
         case .document(let creates, let body):
             let uri: String
             do {
@@ -209,15 +233,33 @@ public final class Server: @unchecked Sendable {
             if method == "setAbstraction" {
                 cancelRequests(of: uri, except: id, methods: ["step", "runMatrix"], reason: "superseded by setAbstraction")
             }
-            inFlight.withLock { $0[id.text] = (flag, uri, method) }
-            document.queue.async { [self] in
-                defer {
-                    _ = inFlight.withLock { $0.removeValue(forKey: id.text) }
-                    finished(document)
-                }
-                if flag.isCancelled { return respond(id: id, error: flag.error("\(method) was cancelled before it started")) }
-                answer(request) { try body(document, request) }
+            enqueue(request, on: document, uri: uri, counted: true) { try body(document, request) }
+        }
+    }
+
+    /// Runs a request in order on its document's queue. `counted`: the dispatch already
+    /// counted it in `document.queued` (inside the table lock that found or made the document).
+    private func enqueue(_ request: Request, on document: Document, uri: String, counted: Bool = false,
+                         _ body: @escaping @Sendable () throws -> JSON) {
+        let id = request.id, method = request.method, flag = request.cancel
+        if !counted { documents.withLock { _ in document.queued += 1 } }
+        inFlight.withLock { $0[id.text] = (flag, uri, method) }
+        document.queue.async { [self] in
+            defer {
+                _ = inFlight.withLock { $0.removeValue(forKey: id.text) }
+                finished(document)
             }
+            if flag.isCancelled { return respond(id: id, error: flag.error("\(method) was cancelled before it started")) }
+            answer(request) { try body() }
+        }
+    }
+
+    /// Until every document's queued work is done (`--ordered`: getStatus and the end of input).
+    func waitForDocuments() {
+        while true {
+            let busy = documents.withLock { docs in docs.values.filter { $0.queued > 0 } }
+            if busy.isEmpty { return }
+            for document in busy { document.queue.sync {} }
         }
     }
 

@@ -26,6 +26,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Checkpoint folder (default: checkpoint/ found beside the executable, or $CLIPASCENE_CHECKPOINTS).")
     var checkpoints: String?
 
+    @Flag(help: "For scripts piped in: answer every request of a document in the order sent (getSVG after a step sees that step); at the end of input finish everything queued and exit 0.")
+    var ordered = false
+
     func validate() throws {
         guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes must be at least 1024, got \(maxMessageBytes)") }
         if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be 1…256, got \(threads)") }
@@ -41,6 +44,7 @@ struct Serve: ParsableCommand {
         if let stateDir { options.stateDirectory = stateDir }
         options.snapshotInterval = snapshotInterval
         options.checkpointDirectory = checkpoints
+        options.ordered = ordered
         options.version = clipasceneVersion
         Server(options: options).run()
     }

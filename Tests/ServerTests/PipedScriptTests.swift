@@ -1,0 +1,67 @@
+import Foundation
+import XCTest
+import Server
+
+/// Scripts over pipes: `clipascene serve --ordered < session.jsonl > replies.jsonl`.
+final class PipedScriptTests: XCTestCase {
+    func run(_ lines: [JSON], arguments: [String]) throws -> (status: Int32, replies: [JSON]) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("piped-\(UUID())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let script = dir.appendingPathComponent("session.jsonl")
+        try Data(lines.map { $0.text + "\n" }.joined().utf8).write(to: script)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: ServerProcess.binary)
+        p.arguments = ["serve", "--state-dir", dir.appendingPathComponent("state").path] + arguments
+        p.standardInput = try FileHandle(forReadingFrom: script)
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let replies = try String(decoding: data, as: UTF8.self).split(separator: "\n").map { try JSON.parse(String($0)) }
+        return (p.terminationStatus, replies)
+    }
+
+    static let session: [JSON] = [
+        ["jsonrpc": "2.0", "id": 1, "method": "initialize", "params": ["capabilities": [:]]],
+        ["jsonrpc": "2.0", "method": "initialized", "params": [:]],
+        ["jsonrpc": "2.0", "id": 2, "method": "loadImage", "params": ["uri": "a", "path": .string(bullPath), "options": ["mask": "none"]]],
+        ["jsonrpc": "2.0", "id": 3, "method": "getSVG", "params": ["uri": "a"]],
+        ["jsonrpc": "2.0", "id": 4, "method": "setAbstraction", "params": ["uri": "a", "iterations": 3, "numPaths": 8]],
+        ["jsonrpc": "2.0", "id": 5, "method": "step", "params": ["uri": "a", "count": 2]],
+        ["jsonrpc": "2.0", "id": 6, "method": "getSVG", "params": ["uri": "a"]],
+        ["jsonrpc": "2.0", "id": 7, "method": "step", "params": ["uri": "a", "count": 10]],
+        ["jsonrpc": "2.0", "id": 8, "method": "getStatus"],
+    ]
+
+    func testOrderedScriptIsAnsweredInOrderAndExitsZero() throws {
+        let (status, replies) = try run(Self.session, arguments: ["--ordered"])
+        XCTAssertEqual(status, 0)
+        let byID = Dictionary(replies.compactMap { r in r["id"].map { ($0.text, r) } }, uniquingKeysWith: { a, _ in a })
+        XCTAssertEqual(Set(byID.keys), ["1", "2", "3", "4", "5", "6", "7", "8"], "every request answered")
+        for k in 2...8 { XCTAssertNil(byID["\(k)"]?["error"], "request \(k): \(byID["\(k)"]?.text ?? "")") }
+        XCTAssertEqual(byID["3"]?["result"]?["step"], .int(0), "getSVG right after loadImage waits for it")
+        XCTAssertEqual(byID["6"]?["result"]?["step"], .int(2), "getSVG after a step sees that step")
+        XCTAssertEqual(byID["7"]?["result"]?["complete"], .bool(true))
+        guard case .array(let docs)? = byID["8"]?["result"]?["documents"] else { return XCTFail("no documents") }
+        XCTAssertEqual(docs.first?["step"], .int(3), "getStatus after the steps sees them")
+        // Answers come in the order sent.
+        let order = replies.compactMap { r -> Int? in if case .int(let i)? = r["id"] { return i } else { return nil } }
+        XCTAssertEqual(order, order.sorted())
+    }
+
+    /// Without --ordered (editors), a getSVG still waits for a loadImage queued before it
+    /// instead of failing.
+    func testInteractiveGetSVGWaitsForAQueuedLoad() throws {
+        let server = try ServerProcess(framing: .lines)
+        try server.initialize()
+        let load = server.call("loadImage", ["uri": "a", "path": .string(bullPath), "options": ["mask": "none"]])
+        let svg = server.call("getSVG", ["uri": "a"])
+        XCTAssertNotNil(try server.response(to: load)["result"])
+        let reply = try server.response(to: svg)
+        XCTAssertEqual(reply["result"]?["step"], .int(0), reply.text)
+        try server.stop()
+    }
+}
