@@ -93,6 +93,7 @@ final class Document: @unchecked Sendable {
     // MARK: Snapshots
 
     private func autosnapshot(_ session: SketchSession) {
+        guard server.state.enabled else { return }
         do {
             server.state.save(try session.snapshot(), uri: uri, step: session.stepsDone)
             lastSnapshot = Date()
@@ -373,8 +374,12 @@ final class Document: @unchecked Sendable {
     }
 
     func close(_ r: Request) throws -> JSON {
-        try r.params.only(["uri", "forgetSnapshot"])
-        let forget = try r.params.bool("forgetSnapshot", default: false)
+        try r.params.only(["uri", "keepSnapshot", "forgetSnapshot"])
+        // The snapshot goes with the document unless the client keeps it (`forgetSnapshot`,
+        // the older spelling, still works: false keeps it).
+        let keep = try r.params.object["keepSnapshot"] != nil ? r.params.bool("keepSnapshot", default: false)
+            : !r.params.bool("forgetSnapshot", default: true)
+        let forget = !keep
         guard !closed else { throw server.unknownDocument(uri) }
         closed = true
         session = nil

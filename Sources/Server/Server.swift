@@ -16,6 +16,12 @@ public struct ServerOptions: Sendable {
     /// Scripts over pipes: every request of a document, reads included, is answered in the
     /// order sent, and the end of input finishes everything queued, then exits 0.
     public var ordered = false
+    /// Automatic snapshots (`--no-snapshots` turns them off).
+    public var snapshots = true
+    /// The state folder's retention rule, applied at start-up: snapshots older than this go…
+    public var snapshotMaxAge: Double = 7 * 24 * 3600
+    /// …then the oldest until the folder holds at most this many bytes.
+    public var snapshotMaxBytes = 2 << 30
 
     public init() {}
 }
@@ -62,7 +68,7 @@ public final class Server: @unchecked Sendable {
         self.options = options
         self.input = input
         writer = MessageWriter(fd: output, onBrokenPipe: { _exit(1) })
-        state = StateFolder(path: options.stateDirectory)
+        state = StateFolder(path: options.stateDirectory, enabled: options.snapshots)
         state.onHealthChange = { [weak self] error in
             // LSP's showMessage: editors show it to the user; 1 = error, 3 = info.
             let message = error.map { "clipascene: \($0). Automatic snapshots are not being saved." }
@@ -75,6 +81,10 @@ public final class Server: @unchecked Sendable {
     public func run() -> Never {
         signal(SIGPIPE, SIG_IGN)
         handleTermination()
+        let pruned = state.prune(maxAge: options.snapshotMaxAge, maxBytes: options.snapshotMaxBytes)
+        if pruned > 0 {
+            FileHandle.standardError.write(Data("clipascene serve: removed \(pruned) old snapshot(s) from \(state.path) (retention rule)\n".utf8))
+        }
         var reader = MessageReader(limit: options.maxMessageBytes)
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
@@ -447,7 +457,7 @@ public final class Server: @unchecked Sendable {
     }
 
     func status() -> JSON {
-        var snapshots: [String: JSON] = ["enabled": true, "healthy": .bool(state.lastError.current == nil)]
+        var snapshots: [String: JSON] = ["enabled": .bool(state.enabled), "healthy": .bool(state.lastError.current == nil)]
         if let error = state.lastError.current { snapshots["error"] = .string(error) }
         return [
             "version": .string(options.version),

@@ -7,6 +7,8 @@ import Models
 /// renamed into place, beside a small `.json` that records the uri, step and time.
 final class StateFolder: @unchecked Sendable {
     let path: String
+    /// `--no-snapshots`: nothing is written automatically (saveSession still writes).
+    let enabled: Bool
     private let writer = DispatchQueue(label: "clipascene.snapshots")
     /// The newest snapshot waiting for the writer, per uri (older ones are dropped unwritten).
     private let pending = Locked<[String: (Data, Int)]>([:])
@@ -16,7 +18,37 @@ final class StateFolder: @unchecked Sendable {
     /// (nil), so the client hears about it instead of only stderr.
     var onHealthChange: @Sendable (String?) -> Void = { _ in }
 
-    init(path: String) { self.path = path }
+    init(path: String, enabled: Bool = true) {
+        self.path = path
+        self.enabled = enabled
+    }
+
+    /// The retention rule, applied at start-up: snapshots older than `maxAge` seconds go, then
+    /// the oldest until the folder holds at most `maxBytes`. Only our own files are touched
+    /// (`*.clpsnap` and the `.json` beside each). Returns how many snapshots were removed.
+    @discardableResult
+    func prune(maxAge: Double, maxBytes: Int, now: Date = Date()) -> Int {
+        let fm = FileManager.default
+        guard let names = try? fm.contentsOfDirectory(atPath: path) else { return 0 }
+        var snapshots: [(name: String, date: Date, bytes: Int)] = []
+        for name in names where name.hasSuffix(".clpsnap") {
+            guard let a = try? fm.attributesOfItem(atPath: "\(path)/\(name)"), let date = a[.modificationDate] as? Date else { continue }
+            snapshots.append((name, date, (a[.size] as? NSNumber)?.intValue ?? 0))
+        }
+        snapshots.sort { $0.date > $1.date }  // newest first
+        var kept = 0, removed = 0
+        for s in snapshots {
+            let tooOld = now.timeIntervalSince(s.date) > maxAge
+            if tooOld || kept + s.bytes > maxBytes {
+                try? fm.removeItem(atPath: "\(path)/\(s.name)")
+                try? fm.removeItem(atPath: "\(path)/\(s.name.dropLast(".clpsnap".count)).json")
+                removed += 1
+            } else {
+                kept += s.bytes
+            }
+        }
+        return removed
+    }
 
     /// `$CLIPASCENE_STATE_DIR`, else `$XDG_STATE_HOME/clipascene`, else `~/.local/state/clipascene`.
     static func defaultPath() -> String {
@@ -32,6 +64,7 @@ final class StateFolder: @unchecked Sendable {
 
     /// Queues `data` to be written for `uri`; returns at once.
     func save(_ data: Data, uri: String, step: Int) {
+        guard enabled else { return }
         let first = pending.withLock { p -> Bool in
             let wasEmpty = p[uri] == nil
             p[uri] = (data, step)

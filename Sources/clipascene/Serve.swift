@@ -26,12 +26,24 @@ struct Serve: ParsableCommand {
     @Option(help: "Checkpoint folder (default: checkpoint/ found beside the executable, or $CLIPASCENE_CHECKPOINTS).")
     var checkpoints: String?
 
+    @Flag(help: "Write no automatic snapshots (saveSession still writes where asked).")
+    var noSnapshots = false
+
+    @Option(help: "Retention rule, applied at start-up: remove automatic snapshots older than this many days…")
+    var snapshotMaxAgeDays: Double = 7
+
+    @Option(help: "…then the oldest until the state folder holds at most this many megabytes.")
+    var snapshotMaxMegabytes: Int = 2048
+
     @Flag(help: "For scripts piped in: answer every request of a document in the order sent (getSVG after a step sees that step); at the end of input finish everything queued and exit 0.")
     var ordered = false
 
     func validate() throws {
         guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes must be at least 1024, got \(maxMessageBytes)") }
         if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be 1…256, got \(threads)") }
+        guard snapshotMaxAgeDays >= 0, snapshotMaxAgeDays.isFinite, (0...(1 << 30)).contains(snapshotMaxMegabytes) else {
+            throw ValidationError("--snapshot-max-age-days must be ≥ 0 and --snapshot-max-megabytes 0…\(1 << 30)")
+        }
         guard snapshotInterval >= 0, snapshotInterval.isFinite else {
             throw ValidationError("--snapshot-interval must be ≥ 0 seconds, got \(snapshotInterval)")
         }
@@ -45,6 +57,9 @@ struct Serve: ParsableCommand {
         options.snapshotInterval = snapshotInterval
         options.checkpointDirectory = checkpoints
         options.ordered = ordered
+        options.snapshots = !noSnapshots
+        options.snapshotMaxAge = snapshotMaxAgeDays * 24 * 3600
+        options.snapshotMaxBytes = snapshotMaxMegabytes << 20
         options.version = clipasceneVersion
         Server(options: options).run()
     }

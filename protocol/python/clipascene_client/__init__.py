@@ -285,9 +285,16 @@ class Client:
 
     def __init__(self, command: Optional[List[str]] = None, *, cwd: Optional[str] = None,
                  stderr: Any = None, initialize: bool = True,
-                 timeouts: Optional[Dict[str, Optional[float]]] = None):
+                 timeouts: Optional[Dict[str, Optional[float]]] = None,
+                 snapshots: bool = True, state_dir: Optional[str] = None):
+        """`command`: how to start the server (default: `clipascene serve`, with
+        `--no-snapshots` when `snapshots` is False and `--state-dir` when `state_dir` is given)."""
         if command is None:
             command = [self.find_binary(), "serve"]
+            if not snapshots:
+                command.append("--no-snapshots")
+            if state_dir is not None:
+                command += ["--state-dir", state_dir]
         self.timeouts: Dict[str, Optional[float]] = {**DEFAULT_TIMEOUTS, **(timeouts or {})}
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                           stderr=stderr, cwd=cwd)
@@ -420,8 +427,9 @@ class Client:
     def restore_session(self, uri: str, path: Optional[str] = None) -> dict:
         return self.request("restoreSession", {"uri": uri, **({"path": path} if path else {})})
 
-    def close_document(self, uri: str) -> None:
-        self.request("closeDocument", {"uri": uri})
+    def close_document(self, uri: str, keep_snapshot: bool = False) -> None:
+        """Forgets the document; its automatic snapshot is deleted unless `keep_snapshot`."""
+        self.request("closeDocument", {"uri": uri, "keepSnapshot": keep_snapshot})
 
     def status(self) -> dict:
         return self.request("getStatus", {})
