@@ -230,6 +230,14 @@ final class PythonClientTests: XCTestCase {
         if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("interrupt: ok") }) { print(line) }
     }
 
+    /// examples/sketch.ipynb executed by nbclient in a real kernel: the live sketch refreshes
+    /// more than once, drawings come as PNG and SVG, the matrix as PNG and HTML.
+    func testExampleNotebookRunsWithNbclient() throws {
+        let (status, text) = try runPython("test_notebook.py", [])
+        XCTAssertEqual(status, 0, "test_notebook.py failed (scripts/setup --test installs nbclient and ipykernel):\n\(text)")
+        if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("notebook: ok") }) { print(line) } else { XCTFail(text) }
+    }
+
     /// The Ray driver spreads a manifest over two actors, each with its own `clipascene serve`;
     /// a rerun reuses every finished item.
     func testRayDriverRunsABatch() throws {

@@ -44,7 +44,7 @@ import threading
 import weakref
 from typing import IO, Any, Callable, Dict, List, Optional
 
-__all__ = ["Client", "ServerError", "Cancelled", "Pending", "Drawing", "DEFAULT_TIMEOUTS"]
+__all__ = ["Client", "ServerError", "Cancelled", "Pending", "Drawing", "MatrixView", "DEFAULT_TIMEOUTS"]
 
 log = logging.getLogger("clipascene_client")
 
@@ -160,6 +160,66 @@ class Drawing:
         """Writes the SVG (a path ending in .png gets the PNG)."""
         with open(path, "wb") as f:
             f.write(self.png if path.lower().endswith(".png") else self.svg.encode("utf-8"))
+
+
+class MatrixView:
+    """An abstraction matrix: the contact sheet as PNG, and as HTML a grid of every cell's SVG
+    (fidelity across, simplicity down)."""
+
+    def __init__(self, result: dict):
+        self.result = result
+        self.png = base64.b64decode(result["contactSheet"])
+        self.cells = {(c["fidelity"], c["simplicity"]): c["svg"] for c in result["cells"]}
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Dict[str, str]:
+        fidelities, simplicities = self.result["fidelities"], self.result["simplicities"]
+        rows = ["<tr><th></th>" + "".join(f"<th>fidelity {f}</th>" for f in fidelities) + "</tr>"]
+        for s in simplicities:
+            cells = []
+            for f in fidelities:
+                svg = self.cells.get((f, s), "")
+                data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
+                cells.append(f'<td><img width="200" src="data:image/svg+xml;base64,{data}"/></td>')
+            rows.append(f"<tr><th>simplicity {s}</th>" + "".join(cells) + "</tr>")
+        return {"image/png": base64.b64encode(self.png).decode("ascii"), "text/html": "<table>" + "".join(rows) + "</table>"}
+
+
+class _LiveView:
+    """Keeps a notebook output showing the current drawing and a progress bar, refreshed at
+    most `rate` times a second from the progress callbacks (plain scripts: a line per update)."""
+
+    def __init__(self, client: "Client", uri: str, rate: float):
+        self.client, self.uri, self.interval = client, uri, 1 / rate
+        self.updates = 0
+        self.last = 0.0
+        try:
+            from IPython import get_ipython  # type: ignore
+            from IPython.display import display  # type: ignore
+            self.notebook = get_ipython() is not None
+        except ImportError:
+            self.notebook = False
+        if self.notebook:
+            self.bar = display(self._bar(0, "starting"), display_id=True)
+            self.picture = display(client.drawing(uri), display_id=True)
+
+    @staticmethod
+    def _bar(percentage: int, message: str) -> Any:
+        from IPython.display import HTML  # type: ignore
+        return HTML(f'<progress value="{percentage}" max="100" style="width:60%"></progress> {message}')
+
+    def __call__(self, value: dict, final: bool = False) -> None:
+        import time
+        now = time.monotonic()
+        if not final and (value.get("kind") != "report" or now - self.last < self.interval):
+            return
+        self.last = now
+        message = value.get("message", "")
+        if self.notebook:
+            self.bar.update(self._bar(int(value.get("percentage", 100 if final else 0)), message))
+            self.picture.update(self.client.drawing(self.uri))
+        else:
+            print(message, flush=True)
+        self.updates += 1
 
 
 def _write_message(stdin: Optional[IO[bytes]], lock: threading.Lock, message: dict) -> None:
@@ -443,6 +503,29 @@ class Client:
     def display(self, uri: str, part: str = "combined") -> Drawing:
         """The current drawing; a notebook cell shows it inline (SVG, or PNG where SVG is blocked)."""
         return self.drawing(uri, part)
+
+    def sketch(self, uri: str, steps: int = 10_000, live: bool = True, rate: float = 4) -> dict:
+        """Runs up to `steps` steps. With `live`, a notebook cell shows the drawing and a progress
+        bar, refreshed at most `rate` times a second while it runs; "Interrupt kernel" stops it
+        cleanly (the result then has "cancelled": True) and the final drawing stays. The result
+        is step's, plus "updates": how many times the live view was refreshed."""
+        view = _LiveView(self, uri, rate) if live else None
+        result = self.step(uri, steps, on_progress=view)
+        if view is not None:
+            view({"message": f"step {result.get('step')}/{result.get('totalSteps')}"
+                             + (" (interrupted)" if result.get("cancelled") else "")}, final=True)
+            result = {**result, "updates": view.updates}
+        return result
+
+    def matrix(self, uri: str, fidelities: Optional[List[int]] = None, simplicities: Optional[List[int]] = None,
+               **kw: Any) -> MatrixView:
+        """The abstraction matrix of the document's photo, shown as a grid in a notebook."""
+        params: Dict[str, Any] = {}
+        if fidelities is not None:
+            params["fidelities"] = fidelities
+        if simplicities is not None:
+            params["simplicities"] = simplicities
+        return MatrixView(self.run_matrix(uri, **params, **kw))
 
     # -- lifecycle -------------------------------------------------------------------------
 
