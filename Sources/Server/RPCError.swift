@@ -57,7 +57,8 @@ struct Params {
 
     init(_ params: JSON?, prefix: String = "") throws {
         switch params {
-        case nil, .null?: object = [:]
+        // An empty array is "no parameters" too: Lua clients (Neovim) encode an empty table as [].
+        case nil, .null?, .array([])?: object = [:]
         case .object(let o)?: object = o
         case let other?: throw RPCError.invalidParams("params must be an object, got \(other.typeName)")
         }
