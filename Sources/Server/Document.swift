@@ -263,7 +263,8 @@ final class Document: @unchecked Sendable {
         let ran = session.stepsDone - first
         let result: JSON = [
             "step": .int(session.stepsDone), "totalSteps": .int(session.totalSteps), "stepsRun": .int(ran),
-            "loss": number(loss), "bestLoss": number(session.bestLoss), "level": .int(session.levelStarted),
+            "loss": number(loss), "lossPart": session.lastPart.map { .string($0) } ?? .null,
+            "bestLoss": number(session.bestLoss), "level": .int(session.levelStarted),
             "converged": .bool(session.stepsDone >= session.levelEnd(session.levelStarted)),
             "complete": .bool(session.isComplete),
         ]

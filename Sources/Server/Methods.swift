@@ -25,7 +25,6 @@ extension Server {
         "getPreview": .reading { try $0.preview($1) },
         "getStatus": .immediate { server, r in
             try r.params.only([])
-            if server.options.ordered { server.waitForDocuments() }
             return server.status()
         },
         "shutdown": .immediate { server, _ in server.shutdown() },

@@ -197,7 +197,16 @@ public final class Server: @unchecked Sendable {
             // Never on this thread: reading stdin must not wait for rendering, or a cancel
             // queued behind sixty previews would take effect seconds late.
             inFlight.withLock { $0[id.text] = (flag, nil, method) }
+            // --ordered: first everything sent before it, on every document (a marker queued now).
+            let before = DispatchGroup()
+            if options.ordered {
+                for document in openDocuments {
+                    before.enter()
+                    document.queue.async { before.leave() }
+                }
+            }
             reads.async { [self] in
+                before.wait()
                 defer { _ = inFlight.withLock { $0.removeValue(forKey: id.text) } }
                 if flag.isCancelled { return respond(id: id, error: flag.error("\(method) was cancelled before it started")) }
                 answer(request) { try body(self, request) }
@@ -240,7 +249,7 @@ public final class Server: @unchecked Sendable {
             // Closing a document stops what is running or queued for it first; a new
             // abstraction supersedes a running step or matrix, so a slider answers at once.
             if method == "closeDocument" { cancelRequests(of: uri, except: id, reason: "the document was closed") }
-            if method == "setAbstraction" {
+            if method == "setAbstraction" && !options.ordered {
                 cancelRequests(of: uri, except: id, methods: ["step", "runMatrix"], reason: "superseded by setAbstraction")
             }
             enqueue(request, on: document, uri: uri, counted: true) { try body(document, request) }

@@ -73,12 +73,15 @@ public struct AbstractionError: Error, CustomStringConvertible {
 public enum AbstractionChange: String, Sendable, Codable {
     /// Nothing differed.
     case unchanged
-    /// Only the simplicity target moved to a level not yet passed: the run carries on (levels chain).
+    /// The run carries on: the simplicity target moved to a level not yet passed (levels
+    /// chain), or the schedule grew (more steps per part) before simplification began.
     case continued
-    /// Simplicity went back below a level already run: the run returned to the end of the
-    /// fidelity phase (kept in memory) and continues from there.
+    /// Simplicity went back below a level already run, or the schedule changed after
+    /// simplification began: the run returned to the end of the fidelity phase (kept in
+    /// memory) and continues from there.
     case rewound
-    /// Fidelity, strokes, width, seed or the schedule changed: the sketch starts again.
+    /// Fidelity, strokes, width, seed, learning rate, views or depth changed, or fewer
+    /// fidelity steps were asked for: the sketch starts again.
     case restarted
 }
 
@@ -92,6 +95,9 @@ public final class SketchSession: @unchecked Sendable {
     public private(set) var abstraction: Abstraction
     public private(set) var scene: SceneSketch
     public private(set) var stepsDone = 0
+    /// The part the latest step optimised ("foreground" or "background"; nil before any step):
+    /// the loss a step reports is that part's alone.
+    public private(set) var lastPart: String?
     public let encoder: any PerceptualEncoder
     let profile: EncoderProfile
     /// The parts' state when the fidelity phase ended, so simplicity can go back without redoing it.
@@ -111,13 +117,19 @@ public final class SketchSession: @unchecked Sendable {
     }
 
     /// Switches to `new`, keeping what was learned where the algorithm allows (see `AbstractionChange`).
+    /// More fidelity or simplicity steps per part continue the run instead of starting again:
+    /// the parts are independent, so the result is what a run with the new schedule from the
+    /// start would have drawn.
     @discardableResult
     public func adopt(_ new: Abstraction) throws -> AbstractionChange {
         try new.validate(depths: profile.depthRange)
         if new == abstraction { return .unchanged }
+        let old = abstraction
         var sameRun = new
-        sameRun.simplicity = abstraction.simplicity
-        guard sameRun == abstraction else {
+        sameRun.simplicity = old.simplicity
+        sameRun.iterations = old.iterations
+        sameRun.simplicityIterations = old.simplicityIterations
+        guard sameRun == old, new.iterations >= old.iterations else {
             abstraction = new
             scene = SceneSketch(photo: photo, subjectMask: subjectMask, background: background, encoder: encoder,
                                 settings: new.partSettings(profile))
@@ -125,15 +137,23 @@ public final class SketchSession: @unchecked Sendable {
             fidelityEnd = nil
             return .restarted
         }
-        if new.simplicity >= levelStarted {
+        // No simplicity step has run yet: the schedule only grows or changes ahead of the run.
+        if stepsDone <= levelEnd(0) {
             abstraction = new
             return .continued
         }
-        // Back to the end of the fidelity phase; the simplicity levels are rerun from there.
+        if new.iterations == old.iterations && new.simplicityIterations == old.simplicityIterations
+            && new.simplicity >= levelStarted {
+            abstraction = new
+            return .continued
+        }
+        // Back to the end of the fidelity phase: more fidelity steps continue from there, and the
+        // simplicity levels are rerun.
         guard let saved = fidelityEnd else { throw AbstractionError("internal: the fidelity phase state is missing") }
         for (part, state) in zip(scene.parts, saved.parts) { try part.loadState(state, blobs: saved.blobs) }
+        stepsDone = scene.parts.count * old.iterations
         abstraction = new
-        stepsDone = levelEnd(0)
+        if new.iterations > old.iterations { fidelityEnd = nil }  // saved again when level 1 begins
         return .rewound
     }
 
@@ -170,8 +190,14 @@ public final class SketchSession: @unchecked Sendable {
         var ran = 0
         var loss = Float.nan
         while ran < count && !isComplete && shouldContinue() {
-            let (level, partIndex) = position(stepsDone)
+            var (level, partIndex) = position(stepsDone)
+            if level == 0 {
+                // Fidelity steps go to the first part short of its count (the same order as
+                // `position` unless the count was raised mid-run: then the finished part catches up).
+                partIndex = scene.parts.firstIndex { $0.step < abstraction.iterations } ?? partIndex
+            }
             let part = scene.parts[partIndex]
+            lastPart = part === scene.foreground ? "foreground" : "background"
             // Entering a simplicity level: both parts move to it together, once.
             if level > 0 && stepsDone == levelStart(level) {
                 if level == 1 && fidelityEnd == nil {

@@ -34,19 +34,28 @@ final class PipedScriptTests: XCTestCase {
         ["jsonrpc": "2.0", "id": 6, "method": "getSVG", "params": ["uri": "a"]],
         ["jsonrpc": "2.0", "id": 7, "method": "step", "params": ["uri": "a", "count": 10]],
         ["jsonrpc": "2.0", "id": 8, "method": "getStatus"],
+        ["jsonrpc": "2.0", "id": 9, "method": "setAbstraction", "params": ["uri": "a", "iterations": 5]],
+        ["jsonrpc": "2.0", "id": 10, "method": "step", "params": ["uri": "a", "count": 10]],
     ]
 
     func testOrderedScriptIsAnsweredInOrderAndExitsZero() throws {
         let (status, replies) = try run(Self.session, arguments: ["--ordered"])
         XCTAssertEqual(status, 0)
         let byID = Dictionary(replies.compactMap { r in r["id"].map { ($0.text, r) } }, uniquingKeysWith: { a, _ in a })
-        XCTAssertEqual(Set(byID.keys), ["1", "2", "3", "4", "5", "6", "7", "8"], "every request answered")
-        for k in 2...8 { XCTAssertNil(byID["\(k)"]?["error"], "request \(k): \(byID["\(k)"]?.text ?? "")") }
+        XCTAssertEqual(Set(byID.keys), Set((1...10).map(String.init)), "every request answered")
+        for k in 2...10 { XCTAssertNil(byID["\(k)"]?["error"], "request \(k): \(byID["\(k)"]?.text ?? "")") }
         XCTAssertEqual(byID["3"]?["result"]?["step"], .int(0), "getSVG right after loadImage waits for it")
         XCTAssertEqual(byID["6"]?["result"]?["step"], .int(2), "getSVG after a step sees that step")
         XCTAssertEqual(byID["7"]?["result"]?["complete"], .bool(true))
         guard case .array(let docs)? = byID["8"]?["result"]?["documents"] else { return XCTFail("no documents") }
         XCTAssertEqual(docs.first?["step"], .int(3), "getStatus after the steps sees them")
+        // Which part a loss belongs to is said (mask none: the background only).
+        XCTAssertEqual(byID["5"]?["result"]?["lossPart"], "background")
+        // More iterations continue the run instead of starting again.
+        XCTAssertEqual(byID["9"]?["result"]?["change"], "continued")
+        XCTAssertEqual(byID["9"]?["result"]?["step"], .int(3))
+        XCTAssertEqual(byID["10"]?["result"]?["stepsRun"], .int(2))
+        XCTAssertEqual(byID["10"]?["result"]?["complete"], .bool(true))
         // Answers come in the order sent.
         let order = replies.compactMap { r -> Int? in if case .int(let i)? = r["id"] { return i } else { return nil } }
         XCTAssertEqual(order, order.sorted())

@@ -41,6 +41,42 @@ final class SketchSessionTests: XCTestCase {
         XCTAssertEqual(resumed.scene.background.lastLoss, whole.scene.background.lastLoss)
     }
 
+    /// More steps per part continue the run (before or after simplification began) and draw
+    /// what a run with the larger schedule from the start draws; fewer fidelity steps restart.
+    func testRaisingTheScheduleContinuesTheRun() throws {
+        let (encoder, photo, mask) = try inputs()
+        var larger = smallAbstraction()
+        larger.iterations = 5
+        larger.simplicityIterations = 3
+        let straight = try SketchSession(photo: photo, subjectMask: mask, encoder: encoder, abstraction: larger)
+        straight.step(100)
+        let expected = try straight.scene.drawing.combinedSVG().xml()
+
+        // Raised while the second part's fidelity steps run: the first part catches up.
+        let early = try SketchSession(photo: photo, subjectMask: mask, encoder: encoder, abstraction: smallAbstraction())
+        early.step(4)
+        XCTAssertEqual(try early.adopt(larger), .continued)
+        XCTAssertEqual(early.stepsDone, 4)
+        XCTAssertEqual(early.totalSteps, straight.totalSteps)
+        early.step(100)
+        XCTAssertTrue(early.isComplete)
+        XCTAssertEqual(try early.scene.drawing.combinedSVG().xml(), expected)
+
+        // Raised after a simplicity step: back to the end of the fidelity phase, then onwards.
+        let late = try SketchSession(photo: photo, subjectMask: mask, encoder: encoder, abstraction: smallAbstraction())
+        late.step(7)
+        XCTAssertEqual(try late.adopt(larger), .rewound)
+        XCTAssertEqual(late.stepsDone, 6)
+        late.step(100)
+        XCTAssertEqual(try late.scene.drawing.combinedSVG().xml(), expected)
+
+        // Fewer fidelity steps cannot be undone: the sketch starts again.
+        var fewer = larger
+        fewer.iterations = 2
+        XCTAssertEqual(try late.adopt(fewer), .restarted)
+        XCTAssertEqual(late.stepsDone, 0)
+    }
+
     /// Raising simplicity chains on; lowering it rewinds to the end of the fidelity phase; both
     /// draw what a fresh run straight to that level draws. Other changes restart.
     func testAdoptContinuesRewindsOrRestarts() throws {
