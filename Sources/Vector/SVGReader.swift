@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 
 public enum SVGError: Error, CustomStringConvertible, Equatable {
     case unreadable(String)
@@ -25,13 +22,17 @@ extension SVGDocument {
     /// become cubics; every subpath becomes one stroke). Group and path `transform`s are applied.
     public static func parse(_ text: String) throws -> SVGDocument {
         let reader = SVGTreeReader()
-        let parser = XMLParser(data: withoutProcessingInstructions(text))
-        parser.delegate = reader
-        guard parser.parse() else {
-            if let error = reader.error { throw error }
-            throw SVGError.notSVG(parser.parserError.map { "\($0.localizedDescription)" } ?? "malformed XML")
+        do {
+            try XMLScanner.scan(text) { event in
+                switch event {
+                // Elements by their local name: `svg:path` (a prefixed SVG namespace) is a path.
+                case .start(let name, let attributes): try reader.start(Self.localName(name), attributes: attributes)
+                case .end(let name): reader.end(Self.localName(name))
+                }
+            }
+        } catch let e as XMLScanner.Malformed {
+            throw SVGError.notSVG("malformed XML: \(e.description)")
         }
-        if let error = reader.error { throw error }
         guard reader.sawRoot else { throw SVGError.notSVG("no <svg> element") }
         var doc = SVGDocument(width: reader.width ?? 224, height: reader.height ?? 224,
                               groups: reader.groups.filter { !$0.strokes.isEmpty }, clipPaths: reader.clipPaths,
@@ -40,25 +41,8 @@ extension SVGDocument {
         return doc
     }
 
-    /// The text's bytes with every `<?…?>` removed (the XML declaration included): Foundation's
-    /// XMLParser on Linux dereferences NULL on a processing instruction without data
-    /// (`<?x?>`, found by fuzzing), and SVG carries nothing we read in them.
-    static func withoutProcessingInstructions(_ text: String) -> Data {
-        let bytes = Array(text.utf8)
-        var out = Data()
-        out.reserveCapacity(bytes.count)
-        var i = 0
-        while i < bytes.count {
-            if bytes[i] == UInt8(ascii: "<"), i + 1 < bytes.count, bytes[i + 1] == UInt8(ascii: "?") {
-                var j = i + 2
-                while j + 1 < bytes.count && !(bytes[j] == UInt8(ascii: "?") && bytes[j + 1] == UInt8(ascii: ">")) { j += 1 }
-                i = j + 2
-                continue
-            }
-            out.append(bytes[i])
-            i += 1
-        }
-        return out
+    static func localName(_ name: String) -> String {
+        name.lastIndex(of: ":").map { String(name[name.index(after: $0)...]) } ?? name
     }
 
     public static func read(path: String) throws -> SVGDocument {
@@ -108,20 +92,18 @@ struct Affine: Equatable {
     }
 }
 
-private final class SVGTreeReader: NSObject, XMLParserDelegate {
+private final class SVGTreeReader {
     var width: Double?
     var height: Double?
     var groups: [SVGGroup] = [SVGGroup(strokes: [])]
     var clipPaths: [SVGClipPath] = []
-    var error: SVGError?
     var sawRoot = false
 
     /// Inherited state for each open element.
     struct Context { var transform = Affine(); var strokeWidth: Float = 1; var opacity: Float = 1; var inClip: String? = nil }
     var stack: [Context] = [Context()]
 
-    func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
-                attributes: [String: String]) {
+    func start(_ name: String, attributes: [String: String]) throws {
         var ctx = stack.last ?? Context()
         var attrs = attributes
         // Inline style="stroke-width: 3; …" overrides attributes.
@@ -161,23 +143,18 @@ private final class SVGTreeReader: NSObject, XMLParserDelegate {
                 break
             }
             if attrs["stroke"] == "none" { break }
-            do {
-                let scale = ctx.transform.lengthScale
-                for pts in try PathData.parse(d) {
-                    groups[groups.count - 1].strokes.append(
-                        Stroke(points: pts.map(ctx.transform.apply), halfWidth: ctx.strokeWidth * scale / 2,
-                               opacity: ctx.opacity))
-                }
-            } catch let e as SVGError {
-                error = e
-                parser.abortParsing()
-            } catch {}
+            let scale = ctx.transform.lengthScale
+            for pts in try PathData.parse(d) {
+                groups[groups.count - 1].strokes.append(
+                    Stroke(points: pts.map(ctx.transform.apply), halfWidth: ctx.strokeWidth * scale / 2,
+                           opacity: ctx.opacity))
+            }
         default: break
         }
         stack.append(ctx)
     }
 
-    func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
+    func end(_ name: String) {
         if stack.count > 1 { stack.removeLast() }
         if name == "g" { groups.append(SVGGroup(strokes: [])) }  // strokes after a group go to a fresh group
     }

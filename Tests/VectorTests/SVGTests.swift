@@ -107,6 +107,30 @@ final class SVGTests: XCTestCase {
         XCTAssertThrowsError(try SVGDocument.read(path: "/nonexistent/file.svg"))
     }
 
+    /// Our own XML scanner: what real SVG files contain reads, malformed or hostile XML is an
+    /// error (never a trap, never an entity expansion).
+    func testXMLEdgesAndHostileMarkup() throws {
+        let path = #"<path d="M 1 2 C 3 4 5 6 7 8"/>"#
+        let fine = [
+            "\u{FEFF}<svg>\(path)</svg>",                                   // byte-order mark
+            "<?xml version='1.0'?><!DOCTYPE svg PUBLIC \"-//W3C//DTD SVG 1.1//EN\" \"x.dtd\"><svg>\(path)</svg>",
+            "<!-- a > comment --><svg><![CDATA[ <g> ]]><g id='a&amp;b'>\(path)</g></svg>",
+            "<svg:svg xmlns:svg='http://www.w3.org/2000/svg'><svg:g/></svg:svg>",
+            "<?x?><svg>\(path)</svg>",                                        // crashed XMLParser
+        ]
+        for text in fine { XCTAssertNoThrow(try SVGDocument.parse(text), text) }
+        XCTAssertEqual(try SVGDocument.parse("<svg><path d=\"M 0 0 C 1 1 2 2 3 3\" stroke-width='&#50;'/></svg>").groups[0].strokes[0].halfWidth, 1)
+        let laughs = "<!DOCTYPE svg [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">]><svg id='&b;'/>"
+        let bad = ["", "   ", "<svg>", "<svg></g>", "<svg><g></svg></g>", "<svg width=3/>", "<svg a='<'/>", "<svg/><svg/>",
+                   "text<svg/>", "<svg/>text", "<svg id='&nope;'/>", laughs, "<!-- never closed <svg/>",
+                   String(repeating: "<g>", count: 5000)]
+        for text in bad {
+            XCTAssertThrowsError(try SVGDocument.parse(text), text.prefix(40).description) { e in
+                guard case SVGError.notSVG = e else { return XCTFail("\(e)") }
+            }
+        }
+    }
+
     func testPNGExportAtScale() throws {
         let doc = SVGDocument(width: 40, height: 30, strokes: [Stroke(points: [SIMD2(5, 5), SIMD2(15, 5), SIMD2(25, 25), SIMD2(35, 25)])])
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("export-\(UUID()).png").path
