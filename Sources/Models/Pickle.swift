@@ -51,6 +51,34 @@ public indirect enum PickleValue: CustomStringConvertible {
 }
 
 public final class PickleList { public var items: [PickleValue] = [] }
+
+/// Every list and dict one load made. A pickle can build a container that holds itself (a
+/// reference cycle that counting never frees); emptying them all when the load is done frees
+/// the memory whatever the file did.
+final class PickleArena {
+    private var lists: [PickleList] = []
+    private var dicts: [PickleDict] = []
+
+    func list() -> PickleList {
+        let l = PickleList()
+        lists.append(l)
+        return l
+    }
+
+    func dict() -> PickleDict {
+        let d = PickleDict()
+        dicts.append(d)
+        return d
+    }
+
+    /// Breaks every cycle; the values read must have been used by now.
+    func release() {
+        for l in lists { l.items = [] }
+        for d in dicts { d.items = [] }
+        lists = []
+        dicts = []
+    }
+}
 public final class PickleDict {
     /// Insertion-ordered (state dicts are OrderedDicts).
     public var items: [(key: PickleValue, value: PickleValue)] = []
@@ -97,9 +125,12 @@ struct PickleReader {
     var marks: [Int] = []
     var memo: [Int: PickleValue] = [:]
 
-    init(_ bytes: [UInt8], at pos: Int = 0) {
+    let arena: PickleArena
+
+    init(_ bytes: [UInt8], at pos: Int = 0, arena: PickleArena = PickleArena()) {
         self.bytes = bytes
         self.pos = pos
+        self.arena = arena
     }
 
     mutating func u8() throws -> UInt8 {
@@ -190,16 +221,16 @@ struct PickleReader {
             case 0x85: stack.append(.tuple([try pop()]))              // TUPLE1
             case 0x86: let b = try pop(), a = try pop(); stack.append(.tuple([a, b]))  // TUPLE2
             case 0x87: let c = try pop(), b = try pop(), a = try pop(); stack.append(.tuple([a, b, c]))  // TUPLE3
-            case 0x5D: stack.append(.list(PickleList()))              // EMPTY_LIST
-            case 0x6C: let l = PickleList(); l.items = try popMark(); stack.append(.list(l))  // LIST
-            case 0x7D: stack.append(.dict(PickleDict()))              // EMPTY_DICT
+            case 0x5D: stack.append(.list(arena.list()))              // EMPTY_LIST
+            case 0x6C: let l = arena.list(); l.items = try popMark(); stack.append(.list(l))  // LIST
+            case 0x7D: stack.append(.dict(arena.dict()))              // EMPTY_DICT
             case 0x64:                                                // DICT
                 let items = try popMark()
-                let d = PickleDict()
+                let d = arena.dict()
                 guard items.count % 2 == 0 else { throw PickleError("DICT with an odd number of items") }
                 for i in stride(from: 0, to: items.count, by: 2) { d.set(items[i], items[i + 1]) }
                 stack.append(.dict(d))
-            case 0x8F: stack.append(.list(PickleList()))              // EMPTY_SET (as a list)
+            case 0x8F: stack.append(.list(arena.list()))              // EMPTY_SET (as a list)
             case 0x90:                                                // ADDITEMS
                 let items = try popMark()
                 if case .list(let l) = stack.last { l.items += items }
@@ -269,7 +300,7 @@ struct PickleReader {
         }
         switch (module, name) {
         case ("collections", "OrderedDict"):
-            let d = PickleDict()
+            let d = arena.dict()
             if let items = args.first?.tupleValue {
                 for item in items { if let kv = item.tupleValue, kv.count == 2 { d.set(kv[0], kv[1]) } }
             }

@@ -52,7 +52,9 @@ public struct TorchCheckpoint {
     // MARK: Legacy stream: magic, protocol, sys info, the object, storage keys, raw storages.
 
     private mutating func loadLegacy(_ bytes: [UInt8]) throws {
-        var reader = PickleReader(bytes)
+        let arena = PickleArena()
+        defer { arena.release() }
+        var reader = PickleReader(bytes, arena: arena)
         // The magic number 0x1950a86a20f9469cfc6c is wider than 64 bits: it arrives as raw bytes.
         guard case .bytes(let magic) = try reader.load(),
               magic == [0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19] else {
@@ -60,9 +62,9 @@ public struct TorchCheckpoint {
         }
         _ = try reader.load()  // protocol version
         _ = try reader.load()  // sys info
-        var main = PickleReader(bytes, at: reader.pos)
+        var main = PickleReader(bytes, at: reader.pos, arena: arena)
         let root = try main.load()
-        var keysReader = PickleReader(bytes, at: main.pos)
+        var keysReader = PickleReader(bytes, at: main.pos, arena: arena)
         guard let keys = try keysReader.load().tupleValue?.compactMap({ $0.stringValue }) else {
             throw PickleError("missing the list of storage keys")
         }
@@ -94,7 +96,9 @@ public struct TorchCheckpoint {
             throw PickleError("zip archive without data.pkl")
         }
         let prefix = String(pkl.dropLast("data.pkl".count))
-        var reader = PickleReader(Array(try zip.data(pkl)))
+        let arena = PickleArena()
+        defer { arena.release() }
+        var reader = PickleReader(Array(try zip.data(pkl)), arena: arena)
         let root = try reader.load()
         var refs: [TensorReference] = []
         collect(root, prefix: "", into: &refs, names: &names)
