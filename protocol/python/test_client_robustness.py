@@ -10,6 +10,7 @@ import gc
 import io
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -127,8 +128,11 @@ def rerun_cells_leave_no_servers():
 def pip_installs():
     """pip install ./protocol/python gives an importable, typed package."""
     target = tempfile.mkdtemp(prefix="clipascene-pip-")
+    # From a copy: building in place would leave build/ and *.egg-info in the repository.
+    source = os.path.join(tempfile.mkdtemp(prefix="clipascene-src-"), "python")
+    shutil.copytree(HERE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     run = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
-                          "--disable-pip-version-check", "--target", target, HERE], capture_output=True, text=True)
+                          "--disable-pip-version-check", "--target", target, source], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert os.path.exists(os.path.join(target, "clipascene_client", "py.typed"))
     check = subprocess.run([sys.executable, "-c", "import clipascene_client as m; print(m.__file__)"],
