@@ -128,7 +128,9 @@ class Pending:
                 raise TimeoutError(f"{self.method} did not answer within {timeout} s")
         except KeyboardInterrupt:
             self.cancel()
-            if not self._done.wait(interrupt_grace) or self.method not in _RESUMABLE:
+            # step/runMatrix stop within one optimisation step and report what they reached;
+            # anything else is left to finish or stop on the server while the interrupt goes on.
+            if self.method not in _RESUMABLE or not self._done.wait(interrupt_grace):
                 raise
             message = self._answer or {}
             error = message.get("error") or {}
