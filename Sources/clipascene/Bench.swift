@@ -79,8 +79,14 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time each component and compare it with the sgemm roofline measured in the same run.")
 
-    @Argument(help: "What to time: render, encoder, kernels, mask, step, server (server is left out unless named).")
+    @Argument(help: "What to time: render, encoder, kernels, mask, step, server (server is left out unless named); or `quality [PHOTOS…]` for the drawing-quality benchmark.")
     var components: [String] = ["render", "encoder", "kernels", "mask", "step"]
+
+    @Option(help: "quality: output folder for the table, the JSON record and the contact sheet.")
+    var out: String = "out/quality"
+
+    @Option(help: "quality: fidelity steps per part (the sketch default).")
+    var iterations: Int = 200
 
     @Option(help: "Threads for the timed work (default: all cores).")
     var threads: Int = ComputeThreads.defaultCount()
@@ -95,6 +101,20 @@ struct Bench: ParsableCommand {
     var rounds: Int = 1
 
     func run() throws {
+        if components.first == "quality" {
+            var photos = Array(components.dropFirst())
+            if photos.isEmpty {
+                // The project's benchmark photos when they are beside the repository, else the examples.
+                let shared = "../shared/data"
+                let names = ((try? FileManager.default.contentsOfDirectory(atPath: shared)) ?? [])
+                    .filter { $0.hasSuffix(".jpg") || $0.hasSuffix(".png") }.sorted()
+                photos = names.isEmpty ? ["examples/bull.jpg", "examples/house.jpg"] : names.map { "\(shared)/\($0)" }
+            }
+            var a = Abstraction()
+            a.iterations = iterations
+            do { try a.validate() } catch let e as AbstractionError { throw ValidationError(e.description) }
+            return try QualityBenchmark(photos: photos, out: out, abstraction: a).run()
+        }
         let known = ["render", "encoder", "kernels", "mask", "step", "server"]
         for c in components where !known.contains(c) {
             throw ValidationError("unknown component '\(c)'; choose from: \(known.joined(separator: ", "))")
