@@ -20,21 +20,29 @@ public indirect enum PickleValue: CustomStringConvertible {
     case tensor(TensorReference)
     case mark
 
-    public var description: String {
+    /// A short description for error messages: two levels deep and four items wide at most, so
+    /// a pickle that shares a tuple with itself level after level (2ⁿ items) cannot make it huge.
+    public var description: String { describe(depth: 0) }
+
+    private func describe(depth: Int) -> String {
+        func items(_ values: [PickleValue]) -> String {
+            guard depth < 2 else { return "…\(values.count) items" }
+            return values.prefix(4).map { $0.describe(depth: depth + 1) }.joined(separator: ", ") + (values.count > 4 ? ", …" : "")
+        }
         switch self {
         case .none: return "None"
         case .bool(let b): return "\(b)"
         case .int(let i): return "\(i)"
         case .float(let f): return "\(f)"
-        case .string(let s): return "'\(s)'"
+        case .string(let s): return "'\(s.prefix(80))'"
         case .bytes(let b): return "bytes(\(b.count))"
-        case .tuple(let t): return "(\(t.map(\.description).joined(separator: ", ")))"
+        case .tuple(let t): return "(\(items(t)))"
         case .list(let l): return "[\(l.items.count) items]"
         case .dict(let d): return "{\(d.items.count) items}"
-        case .global(let m, let n): return "\(m).\(n)"
-        case .object(let c, _, _): return "<\(c)>"
-        case .persistent(let p): return "persistent\(p)"
-        case .tensor(let t): return "tensor\(t.shape)"
+        case .global(let m, let n): return "\(m.prefix(80)).\(n.prefix(80))"
+        case .object(let c, _, _): return depth < 2 ? "<\(c.describe(depth: depth + 1))>" : "<…>"
+        case .persistent(let p): return depth < 2 ? "persistent\(p.describe(depth: depth + 1))" : "persistent(…)"
+        case .tensor(let t): return "tensor\(t.shape.prefix(8))"
         case .mark: return "MARK"
         }
     }

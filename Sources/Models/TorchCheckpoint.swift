@@ -113,24 +113,29 @@ public struct TorchCheckpoint {
     }
 
     /// Walks a state dict or a pickled module tree, naming every tensor by its attribute path.
-    /// Depth is bounded: a pickle can make a dict that contains itself.
-    private func collect(_ v: PickleValue, prefix: String, into refs: inout [TensorReference], names: inout [String],
-                         depth: Int = 0) {
-        guard depth < 64 else { return }
-        switch v {
-        case .tensor(let t):
-            refs.append(t)
-            names.append(String(prefix.dropLast()))
-        case .dict(let d):
-            for (k, value) in d.items {
-                guard let key = k.stringValue else { continue }
-                collect(value, prefix: prefix + key + ".", into: &refs, names: &names, depth: depth + 1)
+    /// Each dict is walked once (a pickle can share one dict many times over, or make one hold
+    /// itself), and depth is bounded.
+    private func collect(_ v: PickleValue, prefix: String, into refs: inout [TensorReference], names: inout [String]) {
+        var seen = Set<ObjectIdentifier>()
+        func walk(_ v: PickleValue, _ prefix: String, _ depth: Int) {
+            guard depth < 64 else { return }
+            switch v {
+            case .tensor(let t):
+                refs.append(t)
+                names.append(String(prefix.dropLast()))
+            case .dict(let d):
+                guard seen.insert(ObjectIdentifier(d)).inserted else { return }
+                for (k, value) in d.items {
+                    guard let key = k.stringValue else { continue }
+                    walk(value, prefix + key + ".", depth + 1)
+                }
+            case .object(_, _, let state?):
+                walk(state, prefix, depth + 1)
+            default:
+                break
             }
-        case .object(_, _, let state?):
-            collect(state, prefix: prefix, into: &refs, names: &names, depth: depth + 1)
-        default:
-            break
         }
+        walk(v, prefix, 0)
     }
 
     /// The largest tensor read, in elements (CLIP's largest weight has 38.6 M).
