@@ -219,7 +219,7 @@ public final class ONNXModel {
             case (1, 2):
                 var p = ProtoReader(bytes, f.range)
                 while !p.atEnd { dims.append(Int(exactly: try p.varint()) ?? -1) }
-            case (2, 0): type = Int(f.value)
+            case (2, 0): type = Int(exactly: f.value) ?? -1
             case (4, 2):
                 var p = f.range.lowerBound
                 while p + 4 <= f.range.upperBound {
