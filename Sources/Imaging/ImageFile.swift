@@ -173,13 +173,13 @@ public enum ImageFile {
     /// Writes an image as 8-bit RGB PNG, atomically (temporary file, then rename).
     public static func writePNG(_ image: RGBImage, to path: String) throws {
         let bytes = try PNGCodec.encode(image)
-        try writeAtomically(bytes, to: path)
+        try AtomicFile.write(bytes, to: path)
     }
 
     /// Writes a gray image as 8-bit gray PNG, atomically.
     public static func writePNG(_ image: GrayImage, to path: String) throws {
         let bytes = try PNGCodec.encode(image)
-        try writeAtomically(bytes, to: path)
+        try AtomicFile.write(bytes, to: path)
     }
 
     /// PNG bytes of a gray image (8-bit).
@@ -187,10 +187,4 @@ public enum ImageFile {
 
     /// PNG bytes of a colour image (8-bit RGB).
     public static func pngData(_ image: RGBImage) throws -> Data { try PNGCodec.encode(image) }
-
-    /// Writes bytes to a temporary file next to `path`, then renames it into place,
-    /// so a reader never sees half a file.
-    public static func writeAtomically(_ data: Data, to path: String) throws {
-        try AtomicFile.write(data, to: path)
-    }
 }

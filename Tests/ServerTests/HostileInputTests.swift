@@ -219,7 +219,7 @@ final class HostileInputTests: XCTestCase {
         try server.initialize()
         _ = try server.request("loadImage", ["uri": "a", "path": .string(bullPath), "options": ["mask": "none"]])
         let step = server.call("step", ["uri": "a", "count": 10_000])
-        while case .int(let n)? = try server.request("getSVG", ["uri": "a"])["step"], n < 1 { usleep(20_000) }
+        try server.waitForStep("a")
         let previews = (0..<30).map { _ in server.call("getPreview", ["uri": "a", "scale": 8]) }
         server.notify("$/cancelRequest", ["id": step])
         let stepReply = try server.response(to: step)

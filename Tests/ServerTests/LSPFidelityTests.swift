@@ -32,7 +32,7 @@ final class LSPFidelityTests: XCTestCase {
     func testServerSideCancelsAreServerCancelled() throws {
         let server = try loaded()
         let step = server.call("step", ["uri": "a", "count": 5000])
-        while case .int(let n)? = try server.request("getSVG", ["uri": "a"])["step"], n < 1 { usleep(20_000) }
+        try server.waitForStep("a")
         XCTAssertEqual(try server.request("closeDocument", ["uri": "a"]), .null)
         let closed = try server.response(to: step)
         XCTAssertEqual(closed["error"]?["code"], .int(-32802))
@@ -42,7 +42,7 @@ final class LSPFidelityTests: XCTestCase {
         _ = try server.request("loadImage", ["uri": "b", "path": .string(bullPath), "options": ["mask": "none"]])
         _ = try server.request("setAbstraction", ["uri": "b", "iterations": 5000, "numPaths": 16])
         let second = server.call("step", ["uri": "b", "count": 5000])
-        while case .int(let n)? = try server.request("getSVG", ["uri": "b"])["step"], n < 1 { usleep(20_000) }
+        try server.waitForStep("b")
         server.notify("$/cancelRequest", ["id": second])
         XCTAssertEqual(try server.response(to: second)["error"]?["code"], .int(-32800))
         try server.stop()
@@ -54,7 +54,7 @@ final class LSPFidelityTests: XCTestCase {
     func testSetAbstractionSupersedesARunningStep() throws {
         let server = try loaded()
         let step = server.call("step", ["uri": "a", "count": 5000])
-        while case .int(let n)? = try server.request("getSVG", ["uri": "a"])["step"], n < 1 { usleep(20_000) }
+        try server.waitForStep("a")
         let slider = server.call("setAbstraction", ["uri": "a", "fidelity": 2])
         let stopped = try server.response(to: step, timeout: 30)
         XCTAssertEqual(stopped["error"]?["code"], .int(-32802))

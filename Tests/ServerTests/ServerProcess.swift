@@ -155,6 +155,11 @@ final class ServerProcess: @unchecked Sendable {
         return error
     }
 
+    /// Polls getSVG until the document has finished at least `step` steps (a step request is running).
+    func waitForStep(_ uri: String, atLeast step: Int = 1) throws {
+        while case .int(let n)? = try request("getSVG", ["uri": .string(uri)])["step"], n < step { usleep(20_000) }
+    }
+
     var messages: [JSON] {
         condition.lock()
         defer { condition.unlock() }
