@@ -267,6 +267,7 @@ final class Document: @unchecked Sendable {
             "bestLoss": number(session.bestLoss), "level": .int(session.levelStarted),
             "converged": .bool(session.stepsDone >= session.levelEnd(session.levelStarted)),
             "complete": .bool(session.isComplete),
+            "omittedStrokes": .int(published.current?.drawing.omittedStrokes ?? 0),
         ]
         progress.end(r.cancel.isCancelled ? "cancelled at step \(session.stepsDone)" : "step \(session.stepsDone)/\(session.totalSteps)")
         if r.cancel.isCancelled && ran < planned {
@@ -396,7 +397,13 @@ final class Document: @unchecked Sendable {
         try r.params.only(["uri", "part"])
         let part = try partParameter(r.params)
         let state = try publishedOrFail()
-        return ["svg": .string(try state.drawing.svg(part).xml()), "part": .string(part.rawValue), "step": .int(state.step)]
+        let omitted = switch part {
+        case .combined: state.drawing.omittedStrokes
+        case .foreground: state.drawing.omittedForeground
+        case .background: state.drawing.omittedBackground
+        }
+        return ["svg": .string(try state.drawing.svg(part).xml()), "part": .string(part.rawValue), "step": .int(state.step),
+                "omittedStrokes": .int(omitted)]
     }
 
     func preview(_ r: Request) throws -> JSON {

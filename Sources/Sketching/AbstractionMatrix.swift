@@ -9,6 +9,16 @@ public struct AbstractionMatrix: Sendable {
         public let fidelity: Int
         public let simplicity: Int
         public let drawing: SketchDrawing
+        /// At a simplicity level, what the last step's parameters draw (`drawing` is the level's
+        /// selected evaluation, LevelSelection); nil in the fidelity row.
+        public let lastStep: SketchDrawing?
+
+        public init(fidelity: Int, simplicity: Int, drawing: SketchDrawing, lastStep: SketchDrawing? = nil) {
+            self.fidelity = fidelity
+            self.simplicity = simplicity
+            self.drawing = drawing
+            self.lastStep = lastStep
+        }
     }
 
     public let fidelities: [Int]
@@ -58,7 +68,8 @@ public struct AbstractionMatrix: Sendable {
                              onStep: { onStep(base + $0, total, $1) })
                 guard session.stepsDone == session.levelEnd(level) else { return cells }
                 guard simplicities.contains(level) else { continue }
-                let cell = Cell(fidelity: fidelity, simplicity: level, drawing: session.scene.drawing)
+                let cell = Cell(fidelity: fidelity, simplicity: level, drawing: session.scene.drawing,
+                                lastStep: level > 0 ? session.scene.drawing(lastStep: true) : nil)
                 cells.append(cell)
                 try onCell(cell)
             }

@@ -79,6 +79,13 @@ public final class PartSketcher: @unchecked Sendable {
         let onCanvas: [Float]
         var ratio: Float
         var lastWidthLoss: Float = 1
+        /// The mean keep-probability of the on-canvas strokes at the latest step (noise-free,
+        /// the width series LevelSelection compares).
+        var lastKeepProbability: Float = 1
+        /// The current level's evaluations so far (LevelSelection).
+        var evaluations: [LevelEvaluation] = []
+        /// The drawing the last finished level selected; shown until this part's next step.
+        var selected: [Stroke]? = nil
     }
 
     /// Wall-clock time per phase of the steps taken so far (`clipascene bench step`).
@@ -198,7 +205,16 @@ public final class PartSketcher: @unchecked Sendable {
     /// whose relaxed-Bernoulli draw (seeded, so repeatable) exceeds the keep threshold, each
     /// with width = draw × base width.
     public var outputStrokes: [Stroke] {
-        guard simplicity != nil else { return bestStrokes }
+        guard let simp = simplicity else { return bestStrokes }
+        return simp.selected ?? sampledOutput
+    }
+
+    /// What the current parameters draw, even where a finished level shows its selected
+    /// evaluation instead (the bench compares the two).
+    public var lastStepStrokes: [Stroke] { simplicity == nil ? bestStrokes : sampledOutput }
+
+    /// The current state's output under the simplicity axis (see `outputStrokes`).
+    var sampledOutput: [Stroke] {
         var rng = SeededRandom(settings.seed &+ 4242)
         let p = keepProbabilities
         var kept: [Stroke] = []
@@ -225,17 +241,44 @@ public final class PartSketcher: @unchecked Sendable {
         return 1 / (1 + Foundation.exp(-z))
     }
 
+    /// The mean keep-probability of the on-canvas strokes at the latest simplicity step (the
+    /// width series a level's selection compares); nil before the simplicity axis starts.
+    public var meanKeepProbability: Float? { simplicity?.lastKeepProbability }
+
     /// The width loss of the latest simplicity step (mean kept-probability over on-canvas strokes).
     public var widthLoss: Float? { simplicity?.lastWidthLoss }
 
-    /// One optimisation step; returns the loss of the clean view before the update.
+    /// One optimisation step; returns the loss of the clean view before the update. With
+    /// `evaluating` (a simplicity level's evaluation step, LevelSelection) the drawing of the
+    /// parameters the step measures is recorded with its losses.
     @discardableResult
-    public func step(count: Int = 1) -> Float {
-        for _ in 0..<count { singleStep() }
+    public func step(count: Int = 1, evaluating: Bool = false) -> Float {
+        for i in 0..<count {
+            let drawing = evaluating && i == count - 1 && simplicity != nil ? sampledOutput : nil
+            singleStep()
+            if let drawing, var simp = simplicity {
+                simp.evaluations.append(LevelEvaluation(losses: lastBlockLosses + [simp.lastKeepProbability], drawing: drawing))
+                simplicity = simp
+            }
+        }
         return lastLoss
     }
 
+    /// Ends a simplicity level: its evaluations choose the drawing shown (LevelSelection); the
+    /// optimisation itself goes on from the current state.
+    public func finishLevel() {
+        guard var simp = simplicity, !simp.evaluations.isEmpty else { return }
+        simp.selected = simp.evaluations[LevelSelection.choose(simp.evaluations.map(\.losses))].drawing
+        simp.evaluations = []
+        simplicity = simp
+    }
+
+    /// The clean view's loss of each compared block (ascending block order, un-weighted) in
+    /// the latest step.
+    public internal(set) var lastBlockLosses: [Float] = []
+
     private func singleStep() {
+        simplicity?.selected = nil   // the live state is shown again once a new level runs
         var clock = DispatchTime.now().uptimeNanoseconds
         let plane = width * height
         let views = settings.augmentations
@@ -300,7 +343,7 @@ public final class PartSketcher: @unchecked Sendable {
 
         clock = timings.record("encode", since: clock)
         var total: Float = 0, cleanLoss: Float = 0
-        var gradients: [Int: FeatureMap] = [:], blockLosses: [Int: Float] = [:]
+        var gradients: [Int: FeatureMap] = [:], blockLosses: [Int: Float] = [:], cleanBlockLosses: [Int: Float] = [:]
         for (block, weight) in settings.layers.weights {
             let s = sketchTrace.features(at: block)
             // Target features in the same [C][batch][plane] layout: clean (cached) + views.
@@ -322,10 +365,12 @@ public final class PartSketcher: @unchecked Sendable {
                                                                                 channelNormalised: channelNormalisedLoss)
             total += loss
             cleanLoss += unaugmented
+            cleanBlockLosses[block] = weight > 0 ? unaugmented / weight : unaugmented
             gradients[block] = grad
             blockLosses[block] = loss
         }
         clock = timings.record("loss", since: clock)
+        lastBlockLosses = cleanBlockLosses.keys.sorted().map { cleanBlockLosses[$0] ?? 0 }
         /// ∂L/∂strokes for the losses behind `gradients`: back through the encoder, the
         /// normalisation and the views to the gray canvas, then the rasteriser.
         func strokeGradients(_ gradients: [Int: FeatureMap]) -> [StrokeGradient] {
@@ -419,6 +464,7 @@ public final class PartSketcher: @unchecked Sendable {
             for (g, scale) in zip(gTerms, termScale) { axpy(scale, g, into: &grad) }
             simp.adam.update(&simp.mlp.parameters, gradients: grad)
             simp.lastWidthLoss = widthLoss
+            simp.lastKeepProbability = zip(probs, simp.onCanvas).reduce(0) { $0 + $1.0 * $1.1 } / n
             simplicity = simp
         }
         var dOut = [Float](repeating: 0, count: mlpInput.count)

@@ -25,14 +25,15 @@ public final class SceneSketch: @unchecked Sendable {
     /// its long side `canvas` pixels.
     /// `background`, when given, replaces the inpainted background target (resized to the canvas).
     public init(photo: RGBImage, subjectMask: GrayImage?, background: RGBImage? = nil, encoder: any PerceptualEncoder,
-                settings: PartSettings, canvas: Int? = nil) {
+                settings: PartSettings, canvas: Int? = nil, preparation: TargetPreparation = TargetPreparation()) {
         // An encoder with a fixed input (CLIP) sets the canvas: the long side is its side.
         let canvas = canvas ?? encoder.requiredSide ?? 224
         self.photo = photo
         let scale = Float(canvas) / Float(max(photo.width, photo.height))
         canvasWidth = max(8, Int((Float(photo.width) * scale).rounded()))
         canvasHeight = max(8, Int((Float(photo.height) * scale).rounded()))
-        let target = photo.resized(width: canvasWidth, height: canvasHeight).clamped()
+        var target = photo.resized(width: canvasWidth, height: canvasHeight).clamped()
+        if let tones = preparation.toneBalance { target = tones.apply(target) }
         let mask = subjectMask?.resized(width: canvasWidth, height: canvasHeight, filter: .bilinear).thresholded()
             ?? GrayImage(width: canvasWidth, height: canvasHeight, value: 0)
         subject = mask
@@ -40,13 +41,20 @@ public final class SceneSketch: @unchecked Sendable {
         var fg = target
         let plane = canvasWidth * canvasHeight
         for i in 0..<plane where mask.pixels[i] < 0.5 { for c in 0..<3 { fg.pixels[c * plane + i] = 1 } }
+        fg = preparation.outlined(fg, mask: mask)
         // A lone small subject is enlarged for its strokes (the reference's resize_obj); the
         // drawing maps them back.
         objectResize = mask.coverage >= Self.minimumSubject ? ObjectResize.plan(mask: mask) : nil
         if let resize = objectResize { fg = resize.apply(to: fg) }
+        var backdrop: RGBImage
+        if let given = background?.resized(width: canvasWidth, height: canvasHeight).clamped() {
+            backdrop = preparation.toneBalance?.apply(given) ?? given
+        } else {
+            backdrop = target.inpainted(hole: mask.dilated(radius: 2))
+        }
+        if let structure = preparation.backgroundStructure { backdrop = structure.apply(backdrop) }
+        backgroundTarget = backdrop
         foregroundTarget = fg
-        backgroundTarget = background?.resized(width: canvasWidth, height: canvasHeight).clamped()
-            ?? target.inpainted(hole: mask.dilated(radius: 2))
         outsideSubjectPNG = mask.coverage >= Self.minimumSubject ? try? SketchDrawing.outsidePNG(mask) : nil
         if mask.coverage >= Self.minimumSubject {
             var fgSettings = settings
@@ -74,9 +82,14 @@ public final class SceneSketch: @unchecked Sendable {
     }
 
     /// The current output as a value: safe to keep and draw while the optimisation moves on.
-    public var drawing: SketchDrawing {
-        SketchDrawing(width: canvasWidth, height: canvasHeight, subject: foreground == nil ? nil : subject,
-                      foreground: (foreground?.outputStrokes ?? []).map { objectResize?.inverse($0) ?? $0 },
-                      background: background.outputStrokes, outsideSubjectPNG: outsideSubjectPNG)
+    public var drawing: SketchDrawing { drawing(lastStep: false) }
+
+    /// The output, or with `lastStep` what the current parameters draw even where a finished
+    /// simplicity level shows its selected evaluation (LevelSelection).
+    public func drawing(lastStep: Bool) -> SketchDrawing {
+        func strokes(_ part: PartSketcher) -> [Stroke] { lastStep ? part.lastStepStrokes : part.outputStrokes }
+        return SketchDrawing(width: canvasWidth, height: canvasHeight, subject: foreground == nil ? nil : subject,
+                             foreground: (foreground.map(strokes) ?? []).map { objectResize?.inverse($0) ?? $0 },
+                             background: strokes(background), outsideSubjectPNG: outsideSubjectPNG)
     }
 }

@@ -15,18 +15,35 @@ public struct SketchDrawing: Sendable {
     public let subject: GrayImage?
     public let foreground: [Stroke]
     public let background: [Stroke]
+    /// Strokes of each part left out of the drawing: collapsed to dots or wholly off the page.
+    public let omittedForeground: Int, omittedBackground: Int
     /// The combined SVG's mask (everything but the subject) as PNG, when the caller already has it.
     let outsideSubjectPNG: [UInt8]?
 
+    /// The drawing of `foreground` and `background` less the strokes that show nothing a
+    /// viewer would call a line (`drawable`); the counts of those left out are kept.
     public init(width: Int, height: Int, subject: GrayImage?, foreground: [Stroke], background: [Stroke],
                 outsideSubjectPNG: [UInt8]? = nil) {
         self.width = width
         self.height = height
         self.subject = subject
-        self.foreground = foreground
-        self.background = background
+        let fg = Self.drawable(foreground, width: width, height: height)
+        let bg = Self.drawable(background, width: width, height: height)
+        self.foreground = fg
+        self.background = bg
+        omittedForeground = foreground.count - fg.count
+        omittedBackground = background.count - bg.count
         self.outsideSubjectPNG = outsideSubjectPNG
     }
+
+    /// Strokes left out of the output: dots (a curve shorter than the stroke is wide, what a
+    /// stroke with little to draw shrinks into) and strokes with no ink on the page.
+    public static func drawable(_ strokes: [Stroke], width: Int, height: Int) -> [Stroke] {
+        strokes.filter { !$0.isDot && $0.reachesPage(width: Float(width), height: Float(height)) }
+    }
+
+    /// Strokes left out of both parts.
+    public var omittedStrokes: Int { omittedForeground + omittedBackground }
 
     /// The luminance mask that hides background strokes under the subject, as PNG bytes.
     static func outsidePNG(_ subject: GrayImage) throws -> [UInt8] {
@@ -44,19 +61,22 @@ public struct SketchDrawing: Sendable {
 
     /// The foreground strokes alone.
     public func foregroundSVG() -> SVGDocument {
-        SVGDocument(width: Double(width), height: Double(height), groups: [SVGGroup(id: "foreground", strokes: foreground)])
+        SVGDocument(width: Double(width), height: Double(height), groups: [SVGGroup(id: "foreground", strokes: foreground,
+                                                                                     omittedStrokes: omittedForeground)])
     }
 
     public func backgroundSVG() -> SVGDocument {
-        SVGDocument(width: Double(width), height: Double(height), groups: [SVGGroup(id: "background", strokes: background)])
+        SVGDocument(width: Double(width), height: Double(height), groups: [SVGGroup(id: "background", strokes: background,
+                                                                                     omittedStrokes: omittedBackground)])
     }
 
     /// Both parts in one SVG: background strokes hidden under the subject (a luminance mask
     /// of the silhouette), foreground strokes on top.
     public func combinedSVG() throws -> SVGDocument {
         var doc = SVGDocument(width: Double(width), height: Double(height), groups: [
-            SVGGroup(id: "background", strokes: background, maskID: subject == nil ? nil : "outside-subject"),
-            SVGGroup(id: "foreground", strokes: foreground),
+            SVGGroup(id: "background", strokes: background, maskID: subject == nil ? nil : "outside-subject",
+                     omittedStrokes: omittedBackground),
+            SVGGroup(id: "foreground", strokes: foreground, omittedStrokes: omittedForeground),
         ])
         if let subject {
             doc.masks = [SVGMaskImage(id: "outside-subject", png: try outsideSubjectPNG ?? Self.outsidePNG(subject))]

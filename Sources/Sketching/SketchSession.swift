@@ -207,7 +207,15 @@ public final class SketchSession: @unchecked Sendable {
                 }
                 scene.beginSimplicity(level: level, fidelity: abstraction.fidelity)
             }
-            loss = part.step()
+            if level > 0 {
+                // This part's steps of a level are consecutive: its `k`-th (1-based) is this one.
+                let perLevel = abstraction.simplicityIterations
+                let k = (stepsDone - levelStart(level)) % perLevel + 1
+                loss = part.step(evaluating: LevelSelection.isEvaluation(step: k, of: perLevel))
+                if k == perLevel { part.finishLevel() }
+            } else {
+                loss = part.step()
+            }
             stepsDone += 1
             ran += 1
             onStep(stepsDone, loss)

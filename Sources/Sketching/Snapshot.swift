@@ -115,6 +115,8 @@ struct PartStateHeader: Codable {
     }
     struct SimplicityHeader: Codable {
         var parameters: Int, adam: AdamHeader, onCanvas: [Float], ratio: Float, lastWidthLoss: Float
+        /// The level's selection state (absent in snapshots from before there was one).
+        var lastKeepProbability: Float?, evaluations: [LevelEvaluation]?, selected: [Stroke]?
     }
     var parameters: Int
     var adam: AdamHeader
@@ -122,6 +124,7 @@ struct PartStateHeader: Codable {
     var step: Int
     var lastLoss: Float, bestLoss: Float, lastTotalLoss: Float
     var bestStrokes: [Stroke]
+    var lastBlockLosses: [Float]?
     var simplicity: SimplicityHeader?
 
     /// The same state with every blob index moved by `offset` (to append it to another archive).
@@ -153,11 +156,12 @@ extension PartSketcher {
         var simp: PartStateHeader.SimplicityHeader? = nil
         if let s = simplicity {
             simp = .init(parameters: archive.add(s.mlp.parameters), adam: adamHeader(s.adam, &archive),
-                         onCanvas: s.onCanvas, ratio: s.ratio, lastWidthLoss: s.lastWidthLoss)
+                         onCanvas: s.onCanvas, ratio: s.ratio, lastWidthLoss: s.lastWidthLoss,
+                         lastKeepProbability: s.lastKeepProbability, evaluations: s.evaluations, selected: s.selected)
         }
         return PartStateHeader(parameters: archive.add(mlp.parameters), adam: adamHeader(adam, &archive), rng: rng,
                                step: step, lastLoss: lastLoss, bestLoss: bestLoss, lastTotalLoss: lastTotalLoss,
-                               bestStrokes: bestStrokes, simplicity: simp)
+                               bestStrokes: bestStrokes, lastBlockLosses: lastBlockLosses, simplicity: simp)
     }
 
     /// Checks everything `loadState` would trust: blob indices and sizes, finite numbers,
@@ -186,13 +190,28 @@ extension PartSketcher {
             try check(saved.points.count == initial.points.count && saved.isFinite && saved.halfWidth >= 0,
                       "has a stroke that is not drawable")
         }
+        try check((h.lastBlockLosses?.count ?? 0) <= 64, "has \(h.lastBlockLosses?.count ?? 0) block losses")
         guard let s = h.simplicity else { return }
         try check(allowSimplicity, "has simplicity state where the fidelity phase ended")
         try checkBlob(s.parameters, count: nil, "width network")
         try checkAdam(s.adam, count: blobs[s.parameters].count, "width")
         try check(s.onCanvas.count == initialStrokes.count && s.onCanvas.allSatisfy { $0 == 0 || $0 == 1 },
                   "has an on-canvas list that does not fit its strokes")
-        try check(s.ratio.isFinite && s.lastWidthLoss.isFinite, "has a simplicity ratio that is not finite")
+        try check(s.ratio.isFinite && s.lastWidthLoss.isFinite && (s.lastKeepProbability ?? 0).isFinite,
+                  "has a simplicity ratio that is not finite")
+        // A level's selection: at most its evaluations, each a loss per series and a drawing of this part's strokes.
+        func checkDrawing(_ drawing: [Stroke]) throws {
+            try check(drawing.count <= initialStrokes.count
+                      && drawing.allSatisfy { $0.points.count == initialStrokes[0].points.count && $0.isFinite && $0.halfWidth >= 0 },
+                      "has a selected drawing that does not fit this sketch")
+        }
+        let evaluations = s.evaluations ?? []
+        try check(evaluations.count <= LevelSelection.evaluationsPerLevel, "has \(evaluations.count) evaluations in one level")
+        for e in evaluations {
+            try check(e.losses.count <= 64 && e.losses.allSatisfy(\.isFinite), "has an evaluation whose losses are not finite")
+            try checkDrawing(e.drawing)
+        }
+        if let selected = s.selected { try checkDrawing(selected) }
     }
 
     func loadState(_ h: PartStateHeader, blobs: [[Float]]) throws {
@@ -216,6 +235,7 @@ extension PartSketcher {
         bestLoss = h.bestLoss
         lastTotalLoss = h.lastTotalLoss
         bestStrokes = h.bestStrokes
+        lastBlockLosses = (h.lastBlockLosses ?? []).filter(\.isFinite)
         if let s = h.simplicity {
             beginSimplicity(ratio: s.ratio)
             guard var simp = simplicity else { return }
@@ -224,7 +244,8 @@ extension PartSketcher {
             simp.adam = try restoredAdam(s.adam, count: count)
             simp.lastWidthLoss = s.lastWidthLoss
             simplicity = Simplicity(mlp: simp.mlp, adam: simp.adam, input: simp.input, onCanvas: s.onCanvas,
-                                    ratio: s.ratio, lastWidthLoss: s.lastWidthLoss)
+                                    ratio: s.ratio, lastWidthLoss: s.lastWidthLoss, lastKeepProbability: s.lastKeepProbability ?? 1,
+                                    evaluations: s.evaluations ?? [], selected: s.selected)
         } else {
             simplicity = nil
         }

@@ -27,11 +27,15 @@ public struct SVGGroup: Sendable, Equatable {
     public var strokes: [Stroke]
     public var clipPathID: String?
     public var maskID: String?
-    public init(id: String? = nil, strokes: [Stroke], clipPathID: String? = nil, maskID: String? = nil) {
+    /// How many strokes the engine left out of this group (collapsed to dots or off the page);
+    /// written as the `clipascene:omitted-strokes` attribute when not zero.
+    public var omittedStrokes: Int
+    public init(id: String? = nil, strokes: [Stroke], clipPathID: String? = nil, maskID: String? = nil, omittedStrokes: Int = 0) {
         self.id = id
         self.strokes = strokes
         self.clipPathID = clipPathID
         self.maskID = maskID
+        self.omittedStrokes = omittedStrokes
     }
 }
 
@@ -88,12 +92,16 @@ func svgNumber(_ v: Double) -> String {
 }
 
 extension SVGDocument {
+    /// The XML namespace of the engine's own attributes (renderers ignore them).
+    public static let engineNamespace = "urn:clipascene:sketch"
+
     /// The SVG text. Coordinates have two decimals; one `<path>` per stroke.
     public func xml() -> String {
         let w = svgNumber(width), h = svgNumber(height)
+        let namespace = groups.contains { $0.omittedStrokes > 0 } ? " xmlns:clipascene=\"\(Self.engineNamespace)\"" : ""
         var out = """
         <?xml version="1.0" encoding="UTF-8"?>
-        <svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" version="1.1" width="\(w)" height="\(h)" viewBox="0 0 \(w) \(h)">
+        <svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"\(namespace) version="1.1" width="\(w)" height="\(h)" viewBox="0 0 \(w) \(h)">
 
         """
         if !clipPaths.isEmpty || !masks.isEmpty {
@@ -114,6 +122,7 @@ extension SVGDocument {
             if let id = g.id { attrs += " id=\"\(xmlEscape(id))\"" }
             if let clip = g.clipPathID { attrs += " clip-path=\"url(#\(xmlEscape(clip)))\"" }
             if let mask = g.maskID { attrs += " mask=\"url(#\(xmlEscape(mask)))\"" }
+            if g.omittedStrokes > 0 { attrs += " clipascene:omitted-strokes=\"\(g.omittedStrokes)\"" }
             out += "<g\(attrs)>\n"
             for s in g.strokes where s.isFinite { out += pathElement(s) + "\n" }
             out += "</g>\n"

@@ -135,7 +135,9 @@ private final class SVGTreeReader {
                 else { return nil }
                 return String(v[open.upperBound..<close.lowerBound])
             }
-            groups.append(SVGGroup(id: attrs["id"], strokes: [], clipPathID: clip))
+            // The engine's count of left-out strokes (bounded: it is only a number to report).
+            let omitted = attrs["clipascene:omitted-strokes"].flatMap { Int($0) }.map { min(max(0, $0), 1 << 20) } ?? 0
+            groups.append(SVGGroup(id: attrs["id"], strokes: [], clipPathID: clip, omittedStrokes: omitted))
         case "path":
             guard let d = attrs["d"] else { break }
             if let clip = ctx.inClip {

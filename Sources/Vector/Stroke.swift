@@ -30,6 +30,23 @@ public struct Stroke: Sendable, Equatable, Codable {
         return b.x * points[i] + b.y * points[i + 1] + b.z * points[i + 2] + b.w * points[i + 3]
     }
 
+    /// The length of the control polygon: an upper bound on the drawn curve's length.
+    public var controlPolygonLength: Float {
+        zip(points, points.dropFirst()).reduce(0) { $0 + (($1.1 - $1.0) * ($1.1 - $1.0)).sum().squareRoot() }
+    }
+
+    /// True when the stroke draws a blob rather than a line: its curve is shorter than the
+    /// stroke is wide (the control polygon, which bounds the curve, is shorter than 2·halfWidth).
+    public var isDot: Bool { controlPolygonLength < 2 * halfWidth }
+
+    /// True when some of the stroke's ink can fall on a `width` × `height` page: the control
+    /// points' bounding box (which holds the curve), grown by the half-width, meets the page.
+    public func reachesPage(width: Float, height: Float) -> Bool {
+        let lo = points.reduce(SIMD2<Float>(repeating: .infinity)) { pointwiseMin($0, $1) } - halfWidth
+        let hi = points.reduce(SIMD2<Float>(repeating: -.infinity)) { pointwiseMax($0, $1) } + halfWidth
+        return halfWidth > 0 && opacity > 0 && lo.x < width && lo.y < height && hi.x > 0 && hi.y > 0
+    }
+
     /// The same stroke with every coordinate and the width multiplied by `s`.
     public func scaled(by s: Float) -> Stroke {
         Stroke(points: points.map { $0 * s }, halfWidth: halfWidth * s, opacity: opacity)

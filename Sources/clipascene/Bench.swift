@@ -88,6 +88,15 @@ struct Bench: ParsableCommand {
     @Option(help: "quality: fidelity steps per part (the sketch default).")
     var iterations: Int = 200
 
+    @Option(help: "quality: fidelity levels to draw, comma-separated (more than one cell: a matrix per photo).")
+    var fidelities: String = "0"
+
+    @Option(help: "quality: simplicity levels to draw, comma-separated and increasing (levels chain).")
+    var simplicities: String = "0"
+
+    @Option(help: "quality: compare this raw encoder block instead of the fidelity level's blocks.")
+    var depth: Int?
+
     @Option(help: "Threads for the timed work (default: all cores).")
     var threads: Int = ComputeThreads.defaultCount()
 
@@ -112,8 +121,24 @@ struct Bench: ParsableCommand {
             }
             var a = Abstraction()
             a.iterations = iterations
+            a.depth = depth
             do { try a.validate() } catch let e as AbstractionError { throw ValidationError(e.description) }
-            return try QualityBenchmark(photos: photos, out: out, abstraction: a).run()
+            func levels(_ text: String, _ option: String) throws -> [Int] {
+                let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+                guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else {
+                    throw ValidationError("--\(option) takes comma-separated levels, e.g. 0,1,2,3; got '\(text)'")
+                }
+                return values.compactMap { $0 }
+            }
+            let f = try levels(fidelities, "fidelities"), s = try levels(simplicities, "simplicities")
+            if f.count == 1 && s.count == 1 { a.fidelity = f[0]; a.simplicity = s[0] }   // one sketch at that abstraction
+            var bench = QualityBenchmark(photos: photos, out: out, abstraction: a)
+            bench.fidelities = f
+            bench.simplicities = s
+            do { _ = try AbstractionMatrix(fidelities: bench.fidelities, simplicities: bench.simplicities, base: a) } catch let e as AbstractionError {
+                throw ValidationError(e.description)
+            }
+            return try bench.run()
         }
         let known = ["render", "encoder", "kernels", "mask", "step", "server"]
         for c in components where !known.contains(c) {

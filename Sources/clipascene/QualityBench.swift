@@ -20,20 +20,27 @@ struct QualityBenchmark {
         var recall: Double
         var ink: Double
         var dots: Int
+        /// Strokes the engine left out of the drawing (dots, strokes off the page).
+        var omitted: Int
         var seconds: Double
     }
 
     static let side = 224
 
-    /// Strokes on the page whose control polygon is shorter than their stroke width.
-    static func dots(_ drawing: SketchDrawing) -> Int {
-        (drawing.foreground + drawing.background).filter { s in
-            let onPage = s.points.contains { $0.x >= 0 && $0.y >= 0 && $0.x <= Float(drawing.width) && $0.y <= Float(drawing.height) }
-            var length: Float = 0
-            for (a, b) in zip(s.points, s.points.dropFirst()) { length += ((b - a) * (b - a)).sum().squareRoot() }
-            return onPage && length < 2 * s.halfWidth
+    /// Strokes of an SVG as written (read back from the file, so what a viewer gets is
+    /// counted) with a control point on the page and a control polygon shorter than their
+    /// stroke width.
+    static func dots(_ svg: SVGDocument) -> Int {
+        svg.strokes.filter { s in
+            let onPage = s.points.contains { $0.x >= 0 && $0.y >= 0 && Double($0.x) <= svg.width && Double($0.y) <= svg.height }
+            return onPage && s.controlPolygonLength < 2 * s.halfWidth
         }.count
     }
+
+    /// The cells to draw: one (the default sketch) or a fidelity × simplicity matrix.
+    var fidelities: [Int] = [0]
+    var simplicities: [Int] = [0]
+    var isMatrix: Bool { fidelities.count > 1 || simplicities.count > 1 }
 
     func run() throws {
         guard let rsvg = Self.which("rsvg-convert") else {
@@ -41,6 +48,7 @@ struct QualityBenchmark {
         }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let models = try loadModels()
+        let matrix = try AbstractionMatrix(fidelities: fidelities, simplicities: simplicities, base: abstraction)
         var rows: [Row] = []
         var sheetRows: [(RGBImage, RGBImage)] = []
         for path in photos {
@@ -48,35 +56,90 @@ struct QualityBenchmark {
             let started = Date()
             let photo = try loadPhoto(path)
             let mask = try MaskSource("auto").mask(for: photo, masker: models.masker)
-            let session = try SketchSession(photo: photo, subjectMask: mask, encoder: models.encoder, abstraction: abstraction)
-            session.step(session.totalSteps)
-            let seconds = Date().timeIntervalSince(started)
-            let drawing = session.scene.drawing
             let folder = "\(out)/\(name)"
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            try drawing.combinedSVG().write(to: "\(folder)/combined.svg")
             let scale = Double(Self.side) / Double(max(photo.width, photo.height))
             let w = max(1, Int((Double(photo.width) * scale).rounded())), h = max(1, Int((Double(photo.height) * scale).rounded()))
-            try Self.runTool(rsvg, ["-w", "\(w)", "-h", "\(h)", "-b", "white", "\(folder)/combined.svg", "-o", "\(folder)/combined.png"])
-            let sketch = try ImageFile.decode(path: "\(folder)/combined.png")
-            let target = photo.resized(width: sketch.width, height: sketch.height).clamped()
-            let q = DrawingQuality(sketch: sketch.gray, photo: target.gray)
-            rows.append(Row(photo: URL(fileURLWithPath: path).lastPathComponent, precision: q.precision, recall: q.recall,
-                            ink: q.ink, dots: Self.dots(drawing), seconds: seconds))
-            sheetRows.append((target, sketch))
-            FileHandle.standardError.write(Data("\(name): done in \(String(format: "%.0f", seconds)) s\n".utf8))
+            let target = photo.resized(width: w, height: h).clamped()
+            var renders: [(cell: AbstractionMatrix.Cell, image: RGBImage)] = []
+            var cellStarted = Date()
+            func measure(_ cell: AbstractionMatrix.Cell) throws {
+                // A matrix cell's time is its share of the chained run; the single sketch's includes the mask.
+                let seconds = Date().timeIntervalSince(isMatrix ? cellStarted : started)
+                let file = isMatrix ? "\(folder)/f\(cell.fidelity)_s\(cell.simplicity)" : "\(folder)/combined"
+                try cell.drawing.combinedSVG().write(to: "\(file).svg")
+                try Self.runTool(rsvg, ["-w", "\(w)", "-h", "\(h)", "-b", "white", "\(file).svg", "-o", "\(file).png"])
+                let sketch = try ImageFile.decode(path: "\(file).png")
+                let q = DrawingQuality(sketch: sketch.gray, photo: target.gray)
+                var label = URL(fileURLWithPath: path).lastPathComponent
+                if isMatrix { label += " f\(cell.fidelity) s\(cell.simplicity)" }
+                rows.append(Row(photo: label, precision: q.precision, recall: q.recall, ink: q.ink,
+                                dots: Self.dots(try SVGDocument.read(path: "\(file).svg")), omitted: cell.drawing.omittedStrokes,
+                                seconds: seconds))
+                renders.append((cell, sketch))
+                // The level's last step beside its selected evaluation (docs/quality.md, the selection's evidence).
+                if let last = cell.lastStep {
+                    try last.combinedSVG().write(to: "\(file)_last.svg")
+                    try Self.runTool(rsvg, ["-w", "\(w)", "-h", "\(h)", "-b", "white", "\(file)_last.svg", "-o", "\(file)_last.png"])
+                    let q = DrawingQuality(sketch: try ImageFile.decode(path: "\(file)_last.png").gray, photo: target.gray)
+                    rows.append(Row(photo: label + " last step", precision: q.precision, recall: q.recall, ink: q.ink,
+                                    dots: Self.dots(try SVGDocument.read(path: "\(file)_last.svg")), omitted: last.omittedStrokes,
+                                    seconds: 0))
+                }
+                cellStarted = Date()
+            }
+            if isMatrix {
+                try matrix.run(photo: photo, subjectMask: mask, encoder: models.encoder, onCell: measure)
+            } else {
+                // One sketch at the given abstraction (a raw depth included, which a matrix's columns ignore).
+                let session = try SketchSession(photo: photo, subjectMask: mask, encoder: models.encoder, abstraction: abstraction)
+                session.step(session.totalSteps)
+                try measure(AbstractionMatrix.Cell(fidelity: abstraction.fidelity, simplicity: abstraction.simplicity,
+                                                   drawing: session.scene.drawing))
+            }
+            if isMatrix {
+                try ImageFile.writePNG(Self.matrixSheet(photo: target, cells: renders, fidelities: fidelities,
+                                                        simplicities: simplicities), to: "\(out)/\(name)-matrix.png")
+            } else if let only = renders.first {
+                sheetRows.append((target, only.image))
+            }
+            FileHandle.standardError.write(Data("\(name): done in \(String(format: "%.0f", Date().timeIntervalSince(started))) s\n".utf8))
         }
-        var table = "| photo | precision px | recall px | ink | dots | s |\n|---|---|---|---|---|---|\n"
+        var table = "| photo | precision px | recall px | ink | dots | left out | s |\n|---|---|---|---|---|---|---|\n"
         for r in rows {
-            table += String(format: "| %@ | %.2f | %.2f | %.3f | %d | %.0f |\n", r.photo, r.precision, r.recall, r.ink, r.dots, r.seconds)
+            table += String(format: "| %@ | %.2f | %.2f | %.3f | %d | %d | %.0f |\n", r.photo, r.precision, r.recall, r.ink, r.dots,
+                            r.omitted, r.seconds)
         }
         FileHandle.standardOutput.write(Data(table.utf8))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try AtomicFile.write(try encoder.encode(rows), to: "\(out)/quality.json")
         try AtomicFile.write(Data(table.utf8), to: "\(out)/quality.md")
-        try ImageFile.writePNG(Self.contactSheet(sheetRows), to: "\(out)/quality.png")
-        FileHandle.standardError.write(Data("wrote \(out)/quality.md, quality.json and quality.png (photo | sketch)\n".utf8))
+        if isMatrix {
+            FileHandle.standardError.write(Data("wrote \(out)/quality.md, quality.json and NAME-matrix.png (photo, then fidelity columns; a row per simplicity level)\n".utf8))
+        } else {
+            try ImageFile.writePNG(Self.contactSheet(sheetRows), to: "\(out)/quality.png")
+            FileHandle.standardError.write(Data("wrote \(out)/quality.md, quality.json and quality.png (photo | sketch)\n".utf8))
+        }
+    }
+
+    /// One photo's matrix as the independent renderer drew it: the photo in the first column of
+    /// the first row, then a column per fidelity level, a row per simplicity level.
+    static func matrixSheet(photo: RGBImage, cells: [(cell: AbstractionMatrix.Cell, image: RGBImage)],
+                            fidelities: [Int], simplicities: [Int]) -> RGBImage {
+        let gap = 8
+        let cw = max(photo.width, cells.map(\.image.width).max() ?? 1), ch = max(photo.height, cells.map(\.image.height).max() ?? 1)
+        var sheet = RGBImage(width: gap + (fidelities.count + 1) * (cw + gap), height: gap + simplicities.count * (ch + gap))
+        func paste(_ image: RGBImage, column: Int, row: Int) {
+            let x0 = gap + column * (cw + gap), y0 = gap + row * (ch + gap)
+            for y in 0..<image.height { for x in 0..<image.width { for c in 0..<3 { sheet[c, x0 + x, y0 + y] = image[c, x, y] } } }
+        }
+        paste(photo, column: 0, row: 0)
+        for (cell, image) in cells {
+            guard let c = fidelities.firstIndex(of: cell.fidelity), let r = simplicities.firstIndex(of: cell.simplicity) else { continue }
+            paste(image, column: c + 1, row: r)
+        }
+        return sheet
     }
 
     static func contactSheet(_ rows: [(RGBImage, RGBImage)]) -> RGBImage {

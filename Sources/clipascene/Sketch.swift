@@ -97,9 +97,11 @@ struct Sketch: ParsableCommand {
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let drawing = scene.drawing
         try writeSketchFiles(drawing, mask: mask, to: out)
-        let summary = String(format: "subject %@; prepared in %.1f s, %d steps in %.1f s; wrote %@/{combined,foreground,background}.svg, preview.png, mask.png\n",
+        let omitted = drawing.omittedStrokes == 0 ? ""
+            : "; \(drawing.omittedStrokes) stroke\(drawing.omittedStrokes == 1 ? "" : "s") collapsed to dots or off the page left out"
+        let summary = String(format: "subject %@; prepared in %.1f s, %d steps in %.1f s%@; wrote %@/{combined,foreground,background}.svg, preview.png, mask.png\n",
                              scene.foreground == nil ? "not found (all background)" : String(format: "covers %.0f%%", scene.subject.coverage * 100),
-                             prepared.timeIntervalSince(started), done, Date().timeIntervalSince(prepared), out)
+                             prepared.timeIntervalSince(started), done, Date().timeIntervalSince(prepared), omitted, out)
         FileHandle.standardError.write(Data(summary.utf8))
     }
 }
