@@ -69,7 +69,7 @@ extension RGBImage {
 }
 
 /// The extended difference of Gaussians edge map CLIPascene uses to keep first strokes
-/// on edges (spec §3): D = G(0.8) − 0.98·G(8); T = 1 if D < −0.1 else 1 + tanh(200 D);
+/// on edges (docs/algorithm.md §3): D = G(0.8) − 0.98·G(8); T = 1 if D < −0.1 else 1 + tanh(200 D);
 /// min-max, then Otsu. Returns 1 on flat areas and 0 on edges.
 public enum XDoG {
     public static func edges(_ image: GrayImage) -> GrayImage {

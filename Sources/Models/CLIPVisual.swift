@@ -528,7 +528,7 @@ public final class CLIPVisual: Sendable {
 
     // MARK: Saliency
 
-    /// CLIPascene's initialisation saliency (spec §3) for one normalised image: the class
+    /// CLIPascene's initialisation saliency (docs/algorithm.md §3) for one normalised image: the class
     /// token's attention to the patches, averaged over heads and every block, as a
     /// grid × grid map (upsampling and min-max are the caller's, as for any encoder).
     public func attentionSaliency(_ input: FeatureMap) -> (map: [Float], side: Int) {

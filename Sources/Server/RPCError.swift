@@ -34,7 +34,6 @@ public struct RPCError: Error, Sendable, CustomStringConvertible {
     static func invalidRequest(_ m: String) -> RPCError { RPCError(code: invalidRequestCode, message: m) }
     public static func invalidParams(_ m: String) -> RPCError { RPCError(code: invalidParamsCode, message: m) }
     static func failed(_ m: String) -> RPCError { RPCError(code: requestFailedCode, message: m) }
-    static func internalError(_ m: String) -> RPCError { RPCError(code: internalErrorCode, message: m) }
     static func cancelled(_ m: String, data: JSON? = nil) -> RPCError {
         RPCError(code: requestCancelledCode, message: m, data: data)
     }

@@ -3,7 +3,7 @@ import Imaging
 import Models
 import Vector
 
-/// Where the first strokes go (spec §3): pixels sampled without replacement with
+/// Where the first strokes go (docs/algorithm.md §3): pixels sampled without replacement with
 /// probability ∝ exp(A/τ) over A = saliency · (1 − edges) > 0, each the start of a short
 /// random walk that gives the four control points.
 public enum Initialisation {

@@ -2,7 +2,7 @@ import Foundation
 import Imaging
 import Vector
 
-/// The reference's `resize_obj` (spec §1a): a lone subject smaller than 0.7 × the canvas's
+/// The reference's `resize_obj` (docs/algorithm.md §1): a lone subject smaller than 0.7 × the canvas's
 /// short side is cut out, enlarged to that size and centred, so the foreground strokes spend
 /// themselves on it; `inverse` maps those strokes back onto the photo. Stroke widths are not
 /// rescaled (as in the reference).

@@ -12,15 +12,15 @@ public struct PartSettings: Sendable, Codable, Equatable {
     public var learningRate: Float = 1e-4
     public var augmentations: Int = 4
     public var seed: UInt64 = 0
-    /// Softmax temperature of the initial stroke sampling (spec §3).
+    /// Softmax temperature of the initial stroke sampling (docs/algorithm.md §3).
     public var samplingTemperature: Float = 0.3
-    /// Simplicity axis (spec §5): width-MLP learning rate, relaxed-Bernoulli temperature,
+    /// Simplicity axis (docs/algorithm.md §5): width-MLP learning rate, relaxed-Bernoulli temperature,
     /// and the probability above which a stroke is kept in the output.
     public var widthLearningRate: Float = 5e-5
     public var gumbelTemperature: Float = 0.2
     public var keepThreshold: Float = 0.7
     /// Balance the losses of the compared blocks with GradNorm instead of summing them (the
-    /// reference does for the foreground, whose loss has two depths, spec §4).
+    /// reference does for the foreground, whose loss has two depths, docs/algorithm.md §4).
     public var gradNorm = false
     public init() {}
 }
@@ -192,7 +192,7 @@ public final class PartSketcher: @unchecked Sendable {
                                 input: [Float](repeating: settings.halfWidth, count: n), onCanvas: onCanvas, ratio: ratio)
     }
 
-    /// The ratio of the first simplicity level: 1 / the best perceptual loss (spec §5).
+    /// The ratio of the first simplicity level: 1 / the best perceptual loss (docs/algorithm.md §5).
     public var firstRatio: Float { bestLoss.isFinite && bestLoss > 0 ? 1 / bestLoss : 1 }
 
     /// Keep-probabilities of the strokes (all 1 before the simplicity axis starts).
@@ -417,7 +417,7 @@ public final class PartSketcher: @unchecked Sendable {
             }
             return dOut
         }
-        // GradNorm across the compared blocks (the foreground, spec §4): each loss is
+        // GradNorm across the compared blocks (the foreground, docs/algorithm.md §4): each loss is
         // back-propagated on its own to the points MLP, and weighted by how small its
         // parameter gradient is next to the others'.
         if simplicity == nil && settings.gradNorm && gradients.count > 1 {
@@ -431,7 +431,7 @@ public final class PartSketcher: @unchecked Sendable {
             return
         }
         // The perceptual terms the simplicity axis balances: one per compared block under
-        // GradNorm (the foreground, spec §4–5: each block its own weight),
+        // GradNorm (the foreground, docs/algorithm.md §4–5: each block its own weight),
         // otherwise their weighted sum. `rawScale` turns a term back into the un-weighted
         // loss the ratio compares.
         let blocks = gradients.keys.sorted()
@@ -440,7 +440,7 @@ public final class PartSketcher: @unchecked Sendable {
         let rawScale: [Float] = perBlock ? blocks.map { 1 / (settings.layers.weights[$0] ?? 1) } : [1]
         let rawTotal = perBlock ? blocks.reduce(Float(0)) { $0 + (blockLosses[$1] ?? 0) / (settings.layers.weights[$1] ?? 1) } : total
         // How much of each term reaches the points: 1, or under the simplicity axis its
-        // GradNorm weight plus the ratio loss's pull (spec §5).
+        // GradNorm weight plus the ratio loss's pull (docs/algorithm.md §5).
         var termScale = [Float](repeating: 1, count: terms.count)
         if var simp = simplicity, let wt = widthTrace {
             let n = Float(max(1, simp.onCanvas.reduce(0, +)))
@@ -477,7 +477,7 @@ public final class PartSketcher: @unchecked Sendable {
         finishStep(strokes: strokes, cleanLoss: cleanLoss, total: total, since: clock)
     }
 
-    /// GradNorm's loss weights from each loss's parameter gradient (spec §4):
+    /// GradNorm's loss weights from each loss's parameter gradient (docs/algorithm.md §4):
     /// w_i = (G − g_i) / ((n − 1) G), g_i = mean |∂L_i/∂θ|, G = Σ g.
     static func gradNormWeights(_ gradients: [[Float]]) -> [Float] {
         let sizes = gradients.map { g in absoluteSum(g) / Float(max(1, g.count)) }

@@ -3,7 +3,7 @@ import Imaging
 import Models
 import Vector
 
-/// A whole scene: the subject and the background sketched separately (spec §1) and combined.
+/// A whole scene: the subject and the background sketched separately (docs/algorithm.md §1) and combined.
 public final class SceneSketch: @unchecked Sendable {
     public let photo: RGBImage
     public let canvasWidth: Int, canvasHeight: Int
@@ -13,7 +13,7 @@ public final class SceneSketch: @unchecked Sendable {
     public let backgroundTarget: RGBImage
     public let foreground: PartSketcher?
     public let background: PartSketcher
-    /// Set when the subject was enlarged for the foreground part (spec §1a).
+    /// Set when the subject was enlarged for the foreground part (docs/algorithm.md §1).
     public let objectResize: ObjectResize?
     /// The combined SVG's subject mask, encoded once (a server hands out many drawings).
     let outsideSubjectPNG: [UInt8]?
@@ -46,13 +46,12 @@ public final class SceneSketch: @unchecked Sendable {
         // drawing maps them back.
         objectResize = mask.coverage >= Self.minimumSubject ? ObjectResize.plan(mask: mask) : nil
         if let resize = objectResize { fg = resize.apply(to: fg) }
-        var backdrop: RGBImage
+        let backdrop: RGBImage
         if let given = background?.resized(width: canvasWidth, height: canvasHeight).clamped() {
             backdrop = preparation.toneBalance?.apply(given) ?? given
         } else {
             backdrop = target.inpainted(hole: mask.dilated(radius: 2))
         }
-        if let structure = preparation.backgroundStructure { backdrop = structure.apply(backdrop) }
         backgroundTarget = backdrop
         foregroundTarget = fg
         outsideSubjectPNG = mask.coverage >= Self.minimumSubject ? try? SketchDrawing.outsidePNG(mask) : nil
@@ -73,7 +72,7 @@ public final class SceneSketch: @unchecked Sendable {
     public var parts: [PartSketcher] { [foreground, background].compactMap { $0 } }
 
     /// Moves both parts to simplicity level `level` (1…7): ratio r₁·2^(−level·div), with the
-    /// division factor of the reference for this part and fidelity level (spec §5).
+    /// division factor of the reference for this part and fidelity level (docs/algorithm.md §5).
     public func beginSimplicity(level: Int, fidelity: Int) {
         if let fg = foreground {
             fg.beginSimplicity(ratio: fg.firstRatio * SimplicityLevels.ratioFactor(level: level, division: SimplicityLevels.foregroundDivision[fidelity]))

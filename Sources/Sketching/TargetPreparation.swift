@@ -11,14 +11,11 @@ public struct TargetPreparation: Sendable, Equatable {
     /// foreground target; nil: none. On white, a light subject (a white rocket, a pale shirt)
     /// has no edge where it meets the page, so nothing tells its strokes where the outline is.
     public var subjectOutline: Float? = 0.3
-    /// Removes texture from the background target (its strokes then follow large shapes);
-    /// nil: the background target is used as it is.
-    public var backgroundStructure: StructureFilter? = nil
 
     public init() {}
 
     /// `foreground` (the subject on white) with the outline drawn around `mask`.
-    func outlined(_ foreground: RGBImage, mask: GrayImage) -> RGBImage {
+    public func outlined(_ foreground: RGBImage, mask: GrayImage) -> RGBImage {
         guard let grey = subjectOutline else { return foreground }
         var out = foreground
         let plane = out.planeSize

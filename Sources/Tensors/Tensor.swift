@@ -24,11 +24,6 @@ public struct Tensor: Sendable, Equatable {
     public var count: Int { data.count }
     public var rank: Int { shape.count }
 
-    /// The same values under another shape with the same element count.
-    public func reshaped(_ newShape: [Int]) -> Tensor {
-        Tensor(shape: newShape, data: data)
-    }
-
     public subscript(indices: Int...) -> Float {
         get { data[flatIndex(indices)] }
         set { data[flatIndex(indices)] = newValue }

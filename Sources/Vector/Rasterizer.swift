@@ -4,7 +4,7 @@ import Tensors
 ///
 /// Coverage of a pixel by a stroke is the 1-D box filter of the band [−w, w] over the
 /// pixel's footprint [d − ½, d + ½], where d is the distance from the pixel centre to the
-/// curve (the deterministic formulation of the algorithm spec §7; it stays right as
+/// curve (the deterministic formulation of docs/algorithm.md §7; it stays right as
 /// w → 0, where a stroke fades instead of leaving a ghost line). Strokes are composited
 /// "over" in order onto white: I = Π (1 − opacity·coverage).
 ///

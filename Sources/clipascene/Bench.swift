@@ -79,8 +79,8 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time each component and compare it with the sgemm roofline measured in the same run.")
 
-    @Argument(help: "What to time: render, encoder, kernels, mask, step, server (server is left out unless named); or `quality [PHOTOS…]` for the drawing-quality benchmark.")
-    var components: [String] = ["render", "encoder", "kernels", "mask", "step"]
+    @Argument(help: "What to time: render, encoder, kernels, mask, step, prepare, server (server is left out unless named); or `quality [PHOTOS…]` for the drawing-quality benchmark.")
+    var components: [String] = ["render", "encoder", "kernels", "mask", "step", "prepare"]
 
     @Option(help: "quality: output folder for the table, the JSON record and the contact sheet.")
     var out: String = "out/quality"
@@ -140,7 +140,7 @@ struct Bench: ParsableCommand {
             }
             return try bench.run()
         }
-        let known = ["render", "encoder", "kernels", "mask", "step", "server"]
+        let known = ["render", "encoder", "kernels", "mask", "step", "prepare", "server"]
         for c in components where !known.contains(c) {
             throw ValidationError("unknown component '\(c)'; choose from: \(known.joined(separator: ", "))")
         }
@@ -159,6 +159,7 @@ struct Bench: ParsableCommand {
         if components.contains("kernels") { benchKernels(roof: one) }
         if components.contains("mask") { try benchMask(roof: all) }
         if components.contains("step") { try benchStep() }
+        if components.contains("prepare") { try benchPrepare() }
         if components.contains("server") { try benchServer() }
     }
 
@@ -330,6 +331,35 @@ extension Bench {
     }
 }
 
+extension Bench {
+    /// What a sketch does before its first step, beyond the subject mask: the targets (tone
+    /// balance, outline, inpainting), saliency, first strokes and the target's features, on a
+    /// light photo (the bull) and a dark one (the rocket, whose tones are lifted); then the
+    /// tone balance and the outline alone at the canvas size. No multiply-heavy kernel dominates, so times are
+    /// given against one step of the same scene rather than the roofline.
+    func benchPrepare() throws {
+        let (encoder, masker) = try loadModels()
+        ComputeThreads.set(threads)
+        report("\nscene preparation: targets, saliency, first strokes, target features (after the mask), \(threads) threads, best of 3")
+        report("photo        prepare s   one step s   prepare/step   tone balance ms   outline ms")
+        let darkPhoto = ["../shared/data/rocket.jpg", "Tests/Fixtures/rocket.jpg"].first { FileManager.default.fileExists(atPath: $0) }
+        for path in ["examples/bull.jpg"] + [darkPhoto].compactMap({ $0 }) {
+            let photo = try loadPhoto(path)
+            let mask = try MaskSource.auto.mask(for: photo, masker: masker)
+            var scene: SceneSketch?
+            let prepare = bestTime(repeats: 3) { scene = SceneSketch(photo: photo, subjectMask: mask, encoder: encoder, settings: PartSettings()) }
+            guard let scene else { continue }
+            let step = bestTime(repeats: 3) { scene.background.step() }
+            let canvas = photo.resized(width: scene.canvasWidth, height: scene.canvasHeight).clamped()
+            let tones = bestTime(repeats: 3) { _ = ToneBalance().apply(canvas) }
+            let outline = bestTime(repeats: 3) { _ = TargetPreparation().outlined(canvas, mask: scene.subject) }
+            let name = URL(fileURLWithPath: path).lastPathComponent.padding(toLength: 11, withPad: " ", startingAt: 0)
+            report(name + String(format: "  %9.3f   %10.3f   %12.1f   %15.1f   %10.1f", prepare, step, prepare / step,
+                                 tones * 1e3, outline * 1e3))
+        }
+    }
+}
+
 /// A small deterministic generator for benchmark scenes (uniform in [0,1)).
 struct BenchRandom {
     var state: UInt64
@@ -446,7 +476,7 @@ extension Bench {
         }
     }
 
-    /// The subject mask of a 500×500 photo (U²-Net-p, spec §1): resize, network, threshold, resize back.
+    /// The subject mask of a 500×500 photo (U²-Net-p, docs/algorithm.md §1): resize, network, threshold, resize back.
     func benchMask(roof: Roofline) throws {
         let store = try CheckpointStore.locate()
         let masker = try SubjectMasker(path: try store.verifiedPath(of: "u2netp"))

@@ -1,0 +1,44 @@
+import Foundation
+import XCTest
+import Imaging
+import Models
+import Sketching
+
+/// What the engine does to the targets beyond the reference's split (docs/algorithm.md §1).
+final class TargetPreparationTests: XCTestCase {
+    /// A light subject on white gets a grey line just outside its silhouette, and nothing else changes.
+    func testOutlineSurroundsTheSubject() {
+        var mask = GrayImage(width: 12, height: 12, value: 0)
+        for y in 4..<8 { for x in 4..<8 { mask[x, y] = 1 } }
+        let page = RGBImage(width: 12, height: 12, fill: (0.95, 0.95, 0.95))
+        let outlined = TargetPreparation().outlined(page, mask: mask)
+        for y in 0..<12 {
+            for x in 0..<12 {
+                let inside = (4..<8).contains(x) && (4..<8).contains(y)
+                let ring = !inside && (3..<9).contains(x) && (3..<9).contains(y)
+                XCTAssertEqual(outlined[1, x, y], ring ? 0.3 : 0.95, "(\(x), \(y))")
+            }
+        }
+        var none = TargetPreparation()
+        none.subjectOutline = nil
+        XCTAssertEqual(none.outlined(page, mask: mask), page)
+    }
+
+    /// A night scene's targets are lifted; the reference's targets come back with no preparation.
+    func testDarkSceneTargetsAreLifted() throws {
+        guard let encoder = sharedEncoder else { throw XCTSkip("run checkpoint/fetch (make test does)") }
+        var photo = RGBImage(width: 64, height: 48)
+        for y in 0..<48 { for x in 0..<64 { for c in 0..<3 { photo[c, x, y] = 0.05 + 0.2 * Float((x * 7 + y * 3) % 17) / 16 } } }
+        var settings = PartSettings()
+        settings.strokes = 4
+        func medianOfBackground(_ preparation: TargetPreparation) -> Float {
+            let scene = SceneSketch(photo: photo, subjectMask: nil, encoder: encoder, settings: settings, canvas: 64,
+                                    preparation: preparation)
+            return scene.backgroundTarget.gray.pixels.sorted()[scene.backgroundTarget.planeSize / 2]
+        }
+        XCTAssertEqual(medianOfBackground(TargetPreparation()), 0.5, accuracy: 0.02)
+        var reference = TargetPreparation()
+        reference.toneBalance = nil
+        XCTAssertLessThan(medianOfBackground(reference), 0.2)
+    }
+}
