@@ -9,18 +9,21 @@ public struct LayerWeights: Sendable, Equatable, Codable {
     public var deepest: Int { weights.keys.max() ?? 0 }
 }
 
-/// The default encoder's fidelity levels, precise → loose. Provisional: chosen from the
-/// spec's prototype (normalised features of blocks 2 + 5 drew a recognisable bull) and
-/// moved deeper one stage per level; to be tuned by looking at results.
+/// The default encoder's fidelity levels, precise → loose: pairs of EfficientNet-Lite0 blocks
+/// (on a 224² canvas: 2 and 5 at 56² and 14², 5 and 8 both at 14², 8 and 12 at 14² and 7²,
+/// 12 and 15 both at 7², the last with 320 channels).
+/// Chosen by experiment over four scenes against the earlier 2+5, 5+8, 8+10, 10+14: the
+/// deeper last two levels make each column measurably looser than the one before (recall and
+/// ink, docs/quality.md "Fidelity levels").
 public enum FidelityLevels {
     public static let efficientNet: [LayerWeights] = [
         LayerWeights([2: 1, 5: 1]),
         LayerWeights([5: 1, 8: 1]),
-        LayerWeights([8: 1, 10: 1]),
-        LayerWeights([10: 1, 14: 1]),
+        LayerWeights([8: 1, 12: 1]),
+        LayerWeights([12: 1, 15: 1]),
     ]
 
-    /// CLIP ViT-B/32's levels: one block each (spec §4).
+    /// CLIP ViT-B/32's levels: one block each (docs/algorithm.md §4).
     public static let clip: [LayerWeights] = [LayerWeights([2: 1]), LayerWeights([7: 1]), LayerWeights([8: 1]), LayerWeights([11: 1])]
 }
 
@@ -28,10 +31,10 @@ public enum FidelityLevels {
 /// foreground adds, how features are compared, and which raw depths are allowed.
 public struct EncoderProfile: Sendable {
     public let fidelityLevels: [LayerWeights]
-    /// Added to the foreground's blocks at every level (CLIP: block 4 at 0.5, spec §4).
+    /// Added to the foreground's blocks at every level (CLIP: block 4 at 0.5, docs/algorithm.md §4).
     public let foregroundExtra: [Int: Float]
     /// Compare unit-length channel vectors (LPIPS-like, the default encoder) or the raw
-    /// features (CLIP's L2 over every token and channel, spec §4).
+    /// features (CLIP's L2 over every token and channel, docs/algorithm.md §4).
     public let channelNormalised: Bool
     public let depthRange: ClosedRange<Int>
 
@@ -50,7 +53,7 @@ public struct EncoderProfile: Sendable {
         let last = blocks - 1
         switch name {
         case "clip-vit-b32":
-            // Blocks 2, 7, 8, 11 (spec §4); a smaller tower (tests) clamps them to its depth.
+            // Blocks 2, 7, 8, 11 (docs/algorithm.md §4); a smaller tower (tests) clamps them to its depth.
             return EncoderProfile(fidelityLevels: FidelityLevels.clip.map { level in
                                       LayerWeights(Dictionary(level.weights.map { (min($0.key, last), $0.value) }, uniquingKeysWith: +)) },
                                   foregroundExtra: [min(4, last): 0.5], channelNormalised: false, depthRange: 0...last)
@@ -154,7 +157,7 @@ public enum PerceptualLoss {
     }
 }
 
-/// The simplicity axis's schedule (spec §5): level i aims the width loss at r₁·2^(−i·div).
+/// The simplicity axis's schedule (docs/algorithm.md §5): level i aims the width loss at r₁·2^(−i·div).
 public enum SimplicityLevels {
     public static let maximum = 7
     /// Division factors per fidelity level 0…3 (the reference's defaults for layers 2, 8, 11,
