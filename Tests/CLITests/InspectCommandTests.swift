@@ -205,7 +205,7 @@ final class QualityBenchTests: XCTestCase {
         try ImageFile.writePNG(image, to: photo)
         let r = try runCLI(["bench", "quality", photo, "--iterations", "2", "--out", dir.appendingPathComponent("q").path])
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertTrue(r.stdout.contains("| photo | precision px | recall px | ink | dots | s |"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("| photo | precision px | recall px | ink | dots | left out | s |"), r.stdout)
         XCTAssertTrue(r.stdout.contains("| box.png |"), r.stdout)
         for file in ["quality.md", "quality.json", "quality.png", "box/combined.svg", "box/combined.png"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("q/\(file)").path), file)

@@ -20,9 +20,13 @@ final class SceneSketchTests: XCTestCase {
         XCTAssertEqual(scene.canvasWidth, 64)
         XCTAssertNotNil(scene.foreground)
         XCTAssertGreaterThan(scene.subject.coverage, 0.2)
-        // Foreground target is white outside the subject; the background target has no white hole.
+        // Foreground target is white outside the subject (its silhouette outlined in grey,
+        // docs/algorithm.md §1); the background target has no white hole.
         let plane = 64 * 64
-        for i in 0..<plane where scene.subject.pixels[i] < 0.5 { XCTAssertEqual(scene.foregroundTarget.pixels[i], 1) }
+        let ring = scene.subject.dilated(radius: 1)
+        for i in 0..<plane where scene.subject.pixels[i] < 0.5 {
+            XCTAssertEqual(scene.foregroundTarget.pixels[i], ring.pixels[i] >= 0.5 ? 0.3 : 1)
+        }
         let holeMean = (0..<plane).filter { scene.subject.pixels[$0] >= 0.5 }.map { scene.backgroundTarget.pixels[$0] }
         XCTAssertLessThan(holeMean.reduce(0, +) / Float(holeMean.count), 0.95, "the hole is filled, not left white")
         for part in scene.parts { part.step(count: 3) }
