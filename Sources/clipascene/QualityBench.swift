@@ -63,29 +63,26 @@ struct QualityBenchmark {
             let target = photo.resized(width: w, height: h).clamped()
             var renders: [(cell: AbstractionMatrix.Cell, image: RGBImage)] = []
             var cellStarted = Date()
+            /// Writes `drawing` as `file`.svg, renders it with rsvg-convert and adds its row.
+            func record(_ drawing: SketchDrawing, file: String, label: String, seconds: Double) throws -> RGBImage {
+                try drawing.combinedSVG().write(to: "\(file).svg")
+                try Self.runTool(rsvg, ["-w", "\(w)", "-h", "\(h)", "-b", "white", "\(file).svg", "-o", "\(file).png"])
+                let sketch = try ImageFile.decode(path: "\(file).png")
+                let q = DrawingQuality(sketch: sketch.gray, photo: target.gray)
+                rows.append(Row(photo: label, precision: q.precision, recall: q.recall, ink: q.ink,
+                                dots: Self.dots(try SVGDocument.read(path: "\(file).svg")), omitted: drawing.omittedStrokes,
+                                seconds: seconds))
+                return sketch
+            }
             func measure(_ cell: AbstractionMatrix.Cell) throws {
                 // A matrix cell's time is its share of the chained run; the single sketch's includes the mask.
                 let seconds = Date().timeIntervalSince(isMatrix ? cellStarted : started)
                 let file = isMatrix ? "\(folder)/f\(cell.fidelity)_s\(cell.simplicity)" : "\(folder)/combined"
-                try cell.drawing.combinedSVG().write(to: "\(file).svg")
-                try Self.runTool(rsvg, ["-w", "\(w)", "-h", "\(h)", "-b", "white", "\(file).svg", "-o", "\(file).png"])
-                let sketch = try ImageFile.decode(path: "\(file).png")
-                let q = DrawingQuality(sketch: sketch.gray, photo: target.gray)
                 var label = URL(fileURLWithPath: path).lastPathComponent
                 if isMatrix { label += " f\(cell.fidelity) s\(cell.simplicity)" }
-                rows.append(Row(photo: label, precision: q.precision, recall: q.recall, ink: q.ink,
-                                dots: Self.dots(try SVGDocument.read(path: "\(file).svg")), omitted: cell.drawing.omittedStrokes,
-                                seconds: seconds))
-                renders.append((cell, sketch))
+                renders.append((cell, try record(cell.drawing, file: file, label: label, seconds: seconds)))
                 // The level's last step beside its selected evaluation (docs/quality.md, the selection's evidence).
-                if let last = cell.lastStep {
-                    try last.combinedSVG().write(to: "\(file)_last.svg")
-                    try Self.runTool(rsvg, ["-w", "\(w)", "-h", "\(h)", "-b", "white", "\(file)_last.svg", "-o", "\(file)_last.png"])
-                    let q = DrawingQuality(sketch: try ImageFile.decode(path: "\(file)_last.png").gray, photo: target.gray)
-                    rows.append(Row(photo: label + " last step", precision: q.precision, recall: q.recall, ink: q.ink,
-                                    dots: Self.dots(try SVGDocument.read(path: "\(file)_last.svg")), omitted: last.omittedStrokes,
-                                    seconds: 0))
-                }
+                if let last = cell.lastStep { _ = try record(last, file: file + "_last", label: label + " last step", seconds: 0) }
                 cellStarted = Date()
             }
             if isMatrix {
