@@ -397,13 +397,8 @@ final class Document: @unchecked Sendable {
         try r.params.only(["uri", "part"])
         let part = try partParameter(r.params)
         let state = try publishedOrFail()
-        let omitted = switch part {
-        case .combined: state.drawing.omittedStrokes
-        case .foreground: state.drawing.omittedForeground
-        case .background: state.drawing.omittedBackground
-        }
         return ["svg": .string(try state.drawing.svg(part).xml()), "part": .string(part.rawValue), "step": .int(state.step),
-                "omittedStrokes": .int(omitted)]
+                "omittedStrokes": .int(state.drawing.omittedStrokes(part))]
     }
 
     func preview(_ r: Request) throws -> JSON {

@@ -45,6 +45,15 @@ public struct SketchDrawing: Sendable {
     /// Strokes left out of both parts.
     public var omittedStrokes: Int { omittedForeground + omittedBackground }
 
+    /// Strokes left out of what `svg(part)` shows.
+    public func omittedStrokes(_ part: SketchPart) -> Int {
+        switch part {
+        case .combined: omittedStrokes
+        case .foreground: omittedForeground
+        case .background: omittedBackground
+        }
+    }
+
     /// The luminance mask that hides background strokes under the subject, as PNG bytes.
     static func outsidePNG(_ subject: GrayImage) throws -> [UInt8] {
         let outside = GrayImage(width: subject.width, height: subject.height, pixels: subject.pixels.map { 1 - $0 })
