@@ -7,8 +7,8 @@ import Tensors
 /// by a fixed-scale random crop (80 % of the area) resized back to the canvas. Composed into
 /// a single map from output pixels to source coordinates, sampled bilinearly, so the
 /// same view can be applied to sketch and target and differentiated.
-struct Warp: Sendable {
-    let width: Int, height: Int
+public struct Warp: Sendable {
+    public let width: Int, height: Int
     /// Source (x, y) for each output pixel centre, flattened; NaN marks outside (fill 0).
     let sourceX: [Float], sourceY: [Float]
 
@@ -16,21 +16,32 @@ struct Warp: Sendable {
     static let cropScale: Float = 0.8
 
     static func random(width w: Int, height h: Int, rng: inout SeededRandom) -> Warp {
-        // Perspective: start corners → end corners pulled inward (torchvision's RandomPerspective).
+        // Perspective: corners pulled inward (torchvision's RandomPerspective).
         let dw = Int(distortion * Float(w) / 2), dh = Int(distortion * Float(h) / 2)
         let W = Float(w - 1), H = Float(h - 1)
-        let start: [SIMD2<Float>] = [SIMD2(0, 0), SIMD2(W, 0), SIMD2(W, H), SIMD2(0, H)]
-        let end: [SIMD2<Float>] = [
+        let corners: [SIMD2<Float>] = [
             SIMD2(Float(rng.int(0, dw)), Float(rng.int(0, dh))),
             SIMD2(W - Float(rng.int(0, dw)), Float(rng.int(0, dh))),
             SIMD2(W - Float(rng.int(0, dw)), H - Float(rng.int(0, dh))),
             SIMD2(Float(rng.int(0, dw)), H - Float(rng.int(0, dh))),
         ]
-        // Output of the perspective at point q shows the input at inverse(q): map end → start.
-        let toSource = homography(from: end, to: start)
-        // Crop: side √0.8 of each dimension at a random offset, stretched over the canvas.
+        // Crop: side √0.8 of each dimension at a random offset.
         let cw = Float(w) * cropScale.squareRoot(), ch = Float(h) * cropScale.squareRoot()
         let ox = rng.uniform(0, Float(w) - cw), oy = rng.uniform(0, Float(h) - ch)
+        return Warp(width: w, height: h, corners: corners, cropOrigin: SIMD2(ox, oy))
+    }
+
+    /// The view whose perspective moves the canvas corners (0, 0), (w−1, 0), (w−1, h−1),
+    /// (0, h−1) to `corners`, then crops a √0.8-sided window at `cropOrigin` and stretches
+    /// it over the canvas.
+    public init(width w: Int, height h: Int, corners: [SIMD2<Float>], cropOrigin: SIMD2<Float>) {
+        precondition(w > 0 && h > 0 && corners.count == 4, "a warp needs a canvas and four corners")
+        let W = Float(w - 1), H = Float(h - 1)
+        let start: [SIMD2<Float>] = [SIMD2(0, 0), SIMD2(W, 0), SIMD2(W, H), SIMD2(0, H)]
+        // Output of the perspective at point q shows the input at inverse(q): map corners → start.
+        let toSource = Self.homography(from: corners, to: start)
+        let cw = Float(w) * Self.cropScale.squareRoot(), ch = Float(h) * Self.cropScale.squareRoot()
+        let ox = cropOrigin.x, oy = cropOrigin.y
         var sx = [Float](repeating: 0, count: w * h), sy = sx
         for y in 0..<h {
             for x in 0..<w {
@@ -44,7 +55,14 @@ struct Warp: Sendable {
                 sy[y * w + x] = srcY
             }
         }
-        return Warp(width: w, height: h, sourceX: sx, sourceY: sy)
+        self.init(width: w, height: h, sourceX: sx, sourceY: sy)
+    }
+
+    init(width: Int, height: Int, sourceX: [Float], sourceY: [Float]) {
+        self.width = width
+        self.height = height
+        self.sourceX = sourceX
+        self.sourceY = sourceY
     }
 
     /// The 8 coefficients (a…h) of the homography taking `from[i]` to `to[i]`.
