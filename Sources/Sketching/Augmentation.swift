@@ -99,7 +99,7 @@ public struct Warp: Sendable {
     }
 
     /// Samples `planes` planes of a width×height image (planar, one after another).
-    func apply(_ src: UnsafePointer<Float>, planes: Int, into out: UnsafeMutablePointer<Float>) {
+    public func apply(_ src: UnsafePointer<Float>, planes: Int, into out: UnsafeMutablePointer<Float>) {
         let n = width * height
         for i in 0..<n {
             let (x0, y0, fx, fy) = taps(i)
@@ -126,7 +126,7 @@ public struct Warp: Sendable {
     }
 
     /// Adds the transpose of `apply` to `dSrc`: each output gradient goes back to its four taps.
-    func backward(_ dOut: UnsafePointer<Float>, planes: Int, into dSrc: UnsafeMutablePointer<Float>) {
+    public func backward(_ dOut: UnsafePointer<Float>, planes: Int, into dSrc: UnsafeMutablePointer<Float>) {
         let n = width * height
         for i in 0..<n {
             let (x0, y0, fx, fy) = taps(i)
