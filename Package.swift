@@ -45,13 +45,17 @@ let package = Package(
         // -D FUZZING); built plainly it replays inputs, which the tests use for regressions.
         .executableTarget(name: "clipascene-fuzz", dependencies: ["Imaging", "Vector", "Models", "Sketching", "Server"],
                           swiftSettings: fastMath),
-        .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "CJPEG"]),
-        .testTarget(name: "VectorTests", dependencies: ["Vector", "Imaging", "Models"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models"]),
-        .testTarget(name: "SketchingTests", dependencies: ["Sketching", "Models", "Vector", "Imaging"]),
-        .testTarget(name: "CLITests", dependencies: ["Imaging"]),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "Imaging"]),
+        // What the test targets share: the repository root, fixtures, the encoder loaded once,
+        // deterministic values, the executable (never a stale one), missing set-up as a skip
+        // or, under CI, a failure.
+        .target(name: "TestSupport", dependencies: ["Models", "Tensors"], path: "Tests/TestSupport"),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "CJPEG", "TestSupport"]),
+        .testTarget(name: "VectorTests", dependencies: ["Vector", "Imaging", "Models", "TestSupport"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "TestSupport"]),
+        .testTarget(name: "SketchingTests", dependencies: ["Sketching", "Models", "Vector", "Imaging", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["Imaging", "TestSupport"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Imaging", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

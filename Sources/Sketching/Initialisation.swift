@@ -2,6 +2,7 @@ import Foundation
 import Imaging
 import Models
 import Vector
+import Tensors
 
 /// Where the first strokes go (docs/algorithm.md §3): pixels sampled without replacement with
 /// probability ∝ exp(A/τ) over A = saliency · (1 − edges) > 0, each the start of a short

@@ -1,6 +1,7 @@
 import Foundation
 import Models
 import Vector
+import Tensors
 
 /// A compact binary container: a JSON header for the small things and raw little-endian
 /// float32 blobs for the big ones (MLP weights and Adam moments are millions of numbers).

@@ -167,15 +167,15 @@ struct Bench: ParsableCommand {
         report("\nrender (differentiable rasteriser; random-walk strokes as the engine initialises them)")
         report("strokes  canvas   threads  forward ms  backward ms  total ms")
         for (n, size) in [(64, 224), (64, 448), (256, 224), (256, 448)] {
-            var gen = BenchRandom(seed: UInt64(n * 1000 + size))
+            var gen = SeededRandom(UInt64(n * 1000 + size))
             let strokes: [Stroke] = (0..<n).map { _ in
-                var p = SIMD2<Float>(gen.next() * Float(size), gen.next() * Float(size))
+                var p = SIMD2<Float>(gen.uniform() * Float(size), gen.uniform() * Float(size))
                 var pts = [p]
                 let step = Float(size) * 0.05
-                for _ in 0..<3 { p += SIMD2(gen.next() - 0.5, gen.next() - 0.5) * step * 2; pts.append(p) }
+                for _ in 0..<3 { p += SIMD2(gen.uniform() - 0.5, gen.uniform() - 0.5) * step * 2; pts.append(p) }
                 return Stroke(points: pts, halfWidth: 1.5 * Float(size) / 224)
             }
-            let dImage = (0..<(size * size)).map { _ in gen.next() - 0.5 }
+            let dImage = (0..<(size * size)).map { _ in gen.uniform() - 0.5 }
             for t in Set([1, threads]).sorted() {
                 ComputeThreads.set(t)
                 var raster = Raster.render(strokes, width: size, height: size)
@@ -211,11 +211,11 @@ extension Bench {
                           flopsPerImage: (Int) -> Double, roof: Roofline, pytorchScript: String) {
         ComputeThreads.set(threads)
         report("\nencoder: \(title), 224², one step = 5 sketch fwd+bwd + 4 target fwd, \(threads) threads")
-        var gen = BenchRandom(seed: 7)
+        var gen = SeededRandom(7)
         let sketches = FeatureMap(channels: 3, batch: 5, height: 224, width: 224,
-                                  data: (0..<(3 * 5 * 224 * 224)).map { _ in gen.next() * 2 - 1 })
+                                  data: (0..<(3 * 5 * 224 * 224)).map { _ in gen.uniform() * 2 - 1 })
         let targets = FeatureMap(channels: 3, batch: 4, height: 224, width: 224,
-                                 data: (0..<(3 * 4 * 224 * 224)).map { _ in gen.next() * 2 - 1 })
+                                 data: (0..<(3 * 4 * 224 * 224)).map { _ in gen.uniform() * 2 - 1 })
         func ours(_ block: Int) -> Double {
             bestTime(repeats: 5) {
                 let pass = encoder.encode(sketches, through: block, keepTrace: true)
@@ -360,16 +360,6 @@ extension Bench {
     }
 }
 
-/// A small deterministic generator for benchmark scenes (uniform in [0,1)).
-struct BenchRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &+ 0x9E3779B97F4A7C15 }
-    mutating func next() -> Float {
-        state = state &* 6364136223846793005 &+ 1442695040888963407
-        return Float(state >> 40) / Float(1 << 24)
-    }
-}
-
 extension Bench {
     /// The cost of going through `clipascene serve`: the same 20 steps (64 strokes, one part)
     /// called directly on a SketchSession, then requested from a server child process.
@@ -432,6 +422,18 @@ extension Bench {
             session.step(steps)
             direct = min(direct, Date().timeIntervalSince(t0) / Double(steps))
         }
+        // Round trips of a trivial request and of getSVG (two parts' strokes), medians.
+        func median(_ n: Int, _ method: String, _ params: String) throws -> Double {
+            var times: [Double] = []
+            for _ in 0..<n {
+                let t = Date()
+                try call(method, params)
+                times.append(Date().timeIntervalSince(t))
+            }
+            return times.sorted()[n / 2]
+        }
+        let trivial = try median(200, "getStatus", "{}")
+        let svg = try median(50, "getSVG", "{\"uri\":\"b\"}")
         try call("shutdown", "null")
         input.fileHandleForWriting.write(Data("{\"jsonrpc\":\"2.0\",\"method\":\"exit\"}\n".utf8))
         child.waitUntilExit()
@@ -442,6 +444,9 @@ extension Bench {
         report(String(format: "direct %.3f s/step   through serve %.3f s/step   overhead %+.1f%%",
                      direct, served, (served / direct - 1) * 100))
         report(String(format: "snapshot: %.1f MB in %.0f ms", Double(snapshotBytes) / 1e6, snapshotTime * 1e3))
+        // The budgets a client can count on (an editor redraws on getSVG).
+        report(String(format: "round trip: getStatus median %.3f ms", trivial * 1e3) + " (budget 5 ms: \(trivial < 0.005 ? "ok" : "OVER")), "
+               + String(format: "getSVG median %.3f ms", svg * 1e3) + " (budget 20 ms: \(svg < 0.02 ? "ok" : "OVER"))")
     }
 }
 
@@ -453,11 +458,11 @@ extension Bench {
         defer { ComputeThreads.set(threads) }
         report("\n1×1-conv products, 1 thread (M×K weights times K×N activations; N = 3 images × H·W)")
         report("  M     K       N    ours GF/s  OpenBLAS GF/s  ours/OpenBLAS  ours vs roofline")
-        var gen = BenchRandom(seed: 11)
+        var gen = SeededRandom(11)
         for (m, k, plane) in [(96, 16, 112 * 112), (24, 96, 56 * 56), (144, 24, 56 * 56), (40, 144, 28 * 28),
                               (480, 80, 14 * 14), (112, 480, 14 * 14), (1152, 192, 7 * 7)] {
             let n = 3 * plane
-            let a = (0..<(m * k)).map { _ in gen.next() - 0.5 }, b = (0..<(k * n)).map { _ in gen.next() - 0.5 }
+            let a = (0..<(m * k)).map { _ in gen.uniform() - 0.5 }, b = (0..<(k * n)).map { _ in gen.uniform() - 0.5 }
             var c = [Float](repeating: 0, count: m * n)
             let flops = 2.0 * Double(m * n * k)
             var ours = Double.infinity, blas = Double.infinity
@@ -481,8 +486,8 @@ extension Bench {
         let store = try CheckpointStore.locate()
         let masker = try SubjectMasker(path: try store.verifiedPath(of: "u2netp"))
         ComputeThreads.set(threads)
-        var gen = BenchRandom(seed: 5)
-        let photo = RGBImage(width: 500, height: 500, pixels: (0..<(3 * 500 * 500)).map { _ in gen.next() })
+        var gen = SeededRandom(5)
+        let photo = RGBImage(width: 500, height: 500, pixels: (0..<(3 * 500 * 500)).map { _ in gen.uniform() })
         var failure: Error?
         var flops = 0.0
         func time() -> Double {

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import Imaging
+import TestSupport
 
 final class BatchCommandTests: XCTestCase {
     /// Six small images as two shards in parallel; one shard is killed once it has finished an

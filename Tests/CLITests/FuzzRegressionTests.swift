@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import TestSupport
 
 /// Every committed fuzz seed and every input that ever crashed a fuzz target
 /// (Fuzz/regressions/TARGET/) goes through its parser once more: a trap fails the test.

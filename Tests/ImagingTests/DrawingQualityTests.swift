@@ -1,13 +1,11 @@
 import XCTest
 import Imaging
+import Tensors
 
 final class DrawingQualityTests: XCTestCase {
     func testDistanceTransformIsExact() {
-        var state: UInt64 = 7
-        func random() -> Double {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Double(state >> 11) / Double(1 << 53)
-        }
+        var rng = SeededRandom(7)
+        func random() -> Double { Double(rng.uniform()) }
         let w = 23, h = 17
         let mask = (0..<(w * h)).map { _ in random() < 0.05 }
         let d = DrawingQuality.distanceTransform(mask, width: w, height: h)

@@ -1,16 +1,15 @@
 import XCTest
 import Models
+import Tensors
+import TestSupport
 
 /// Adam against its textbook rule (PyTorch's form), written out scalar by scalar here: the
 /// library's eight-lane, multi-threaded update must give the same bits.
 final class AdamTests: XCTestCase {
     func testMatchesTheScalarRuleBitForBit() {
         for count in [1, 7, 8, 1003, 40_003] {
-            var state: UInt64 = 77
-            func next() -> Float {
-                state = state &* 6364136223846793005 &+ 1442695040888963407
-                return Float(state >> 40) / Float(1 << 24) - 0.5
-            }
+            var rng = SeededRandom(77)
+            func next() -> Float { rng.centred() }
             var params = (0..<count).map { _ in next() }
             var expected = params
             var m = [Float](repeating: 0, count: count), v = m

@@ -2,6 +2,7 @@ import Foundation
 import Models
 import Tensors
 import XCTest
+import TestSupport
 
 /// The CLIP image tower against a small CLIP saved in the official TorchScript format with
 /// fp16 weights and goldens from PyTorch (scripts/fixtures/clip_golden.py).

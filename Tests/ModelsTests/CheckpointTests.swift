@@ -1,9 +1,7 @@
 import Foundation
 import XCTest
 import Models
-
-let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent()
+import TestSupport
 
 final class SHA256Tests: XCTestCase {
     func testKnownVectors() {

@@ -3,19 +3,7 @@ import XCTest
 import Imaging
 import Models
 import Tensors
-
-/// The default encoder, shared by the tests (loading takes a moment).
-let sharedEncoder: EfficientNetLite0? = {
-    let path = repoRoot.appendingPathComponent("checkpoint/efficientnet-lite0/efficientnet-lite0-57934424.pth").path
-    return try? EfficientNetLite0(path: path)
-}()
-
-func loadEncoder() throws -> EfficientNetLite0 {
-    guard let e = sharedEncoder else {
-        throw XCTSkip("EfficientNet-Lite0 weights are missing: run checkpoint/fetch (make test does)")
-    }
-    return e
-}
+import TestSupport
 
 /// The reference preprocessing of the spec: bicubic 224×224, (x·255 − 127.5) / 128.
 func referenceInput(_ image: RGBImage) -> FeatureMap {
@@ -26,7 +14,7 @@ func referenceInput(_ image: RGBImage) -> FeatureMap {
 
 final class EfficientNetTests: XCTestCase {
     func testClassifiesTheBullAsAnOx() throws {
-        let net = try loadEncoder()
+        let net = try requireEncoder()
         let bull = try ImageFile.decode(path: repoRoot.appendingPathComponent("examples/bull.jpg").path)
         let probs = net.classify(referenceInput(bull))
         let top = probs.indices.max { probs[$0] < probs[$1] }
@@ -72,7 +60,7 @@ final class EfficientNetGoldenTests: XCTestCase {
     }
 
     func testFeaturesAtThreeDepths() throws {
-        let net = try loadEncoder(), g = try golden()
+        let net = try requireEncoder(), g = try golden()
         let trace = net.forward(input(g), through: 11, keepTrace: false)
         for (depth, sample) in g.features {
             guard let d = Int(depth) else { continue }
@@ -88,7 +76,7 @@ final class EfficientNetGoldenTests: XCTestCase {
     }
 
     func testInputGradientsAtTwoDepths() throws {
-        let net = try loadEncoder(), g = try golden()
+        let net = try requireEncoder(), g = try golden()
         for (depth, sample) in g.inputGradients {
             guard let d = Int(depth) else { continue }
             let trace = net.forward(input(g), through: d)
@@ -101,7 +89,7 @@ final class EfficientNetGoldenTests: XCTestCase {
     /// A batch of five (two images per worker, then one spread over the workers) gives
     /// exactly what each image gives alone, forward and backward.
     func testBatchesSplitOverWorkersMatchSingleImages() throws {
-        let net = try loadEncoder()
+        let net = try requireEncoder()
         var x = FeatureMap(zeros: 3, batch: 5, height: 40, width: 36)
         for i in x.data.indices { x.data[i] = Float((i * 53) % 97) / 48.5 - 1 }
         let depth = 4
@@ -119,7 +107,7 @@ final class EfficientNetGoldenTests: XCTestCase {
 
     /// Central differences of Σ r·features(block 2) along random input directions.
     func testInputGradientFiniteDifferences() throws {
-        let net = try loadEncoder()
+        let net = try requireEncoder()
         var x = FeatureMap(zeros: 3, batch: 1, height: 32, width: 32)
         for i in x.data.indices { x.data[i] = Float((i * 37) % 101) / 50 - 1 }
         let depth = 2

@@ -2,11 +2,12 @@ import Foundation
 import XCTest
 import Imaging
 import Models
+import TestSupport
 
 final class SubjectMaskTests: XCTestCase {
     func masker() throws -> SubjectMasker {
         let path = repoRoot.appendingPathComponent("checkpoint/u2netp/u2netp.onnx").path
-        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("run checkpoint/fetch (make test does)") }
+        guard FileManager.default.fileExists(atPath: path) else { throw missing("the weights are missing: run checkpoint/fetch") }
         return try SubjectMasker(path: path)
     }
 
@@ -76,7 +77,7 @@ final class TorchReaderTests: XCTestCase {
 final class SaliencyTests: XCTestCase {
     /// The default encoder's saliency of the bull is strongest on the animal.
     func testBullSaliencyPeaksOnTheSubject() throws {
-        let net = try loadEncoder()
+        let net = try requireEncoder()
         let bull = try ImageFile.decode(path: repoRoot.appendingPathComponent("examples/bull.jpg").path)
         let map = Saliency.map(bull, encoder: net)
         XCTAssertEqual(map.width, 500)

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import TestSupport
 
 /// editors/nvim driven by a real headless Neovim (Debian's 0.7.2 or newer, installed by
 /// scripts/setup --test) against the real server: sketch a file with progress, write the SVG,
@@ -13,9 +14,9 @@ final class NeovimPluginTests: XCTestCase {
         nvim.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         nvim.arguments = ["nvim", "--headless", "-u", "NONE", "--cmd", "set rtp^=editors/nvim",
                           "-c", "runtime plugin/clipascene.lua", "-c", "luafile editors/nvim/test/run.lua"]
-        nvim.currentDirectoryURL = repositoryRoot
+        nvim.currentDirectoryURL = repoRoot
         var env = ProcessInfo.processInfo.environment
-        env["CLIPASCENE_BIN"] = ServerProcess.binary
+        env["CLIPASCENE_BIN"] = try clipasceneBinary()
         env["CLIPASCENE_NVIM_IMAGE"] = bullPath
         env["CLIPASCENE_NVIM_OUT"] = out.path
         nvim.environment = env

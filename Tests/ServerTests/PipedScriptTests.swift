@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import Server
+import TestSupport
 
 /// Scripts over pipes: `clipascene serve --ordered < session.jsonl > replies.jsonl`.
 final class PipedScriptTests: XCTestCase {
@@ -11,7 +12,7 @@ final class PipedScriptTests: XCTestCase {
         let script = dir.appendingPathComponent("session.jsonl")
         try Data(lines.map { $0.text + "\n" }.joined().utf8).write(to: script)
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: ServerProcess.binary)
+        p.executableURL = URL(fileURLWithPath: try clipasceneBinary())
         p.arguments = ["serve", "--state-dir", dir.appendingPathComponent("state").path] + arguments
         p.standardInput = try FileHandle(forReadingFrom: script)
         let out = Pipe()

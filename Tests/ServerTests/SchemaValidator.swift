@@ -1,5 +1,6 @@
 import Foundation
 import Server
+import TestSupport
 
 /// Checks messages against protocol/clipascene.openrpc.json. Supports exactly the JSON Schema
 /// keywords that document uses and fails on any other, so a schema can never pass by being
@@ -9,7 +10,7 @@ struct ProtocolSchemas {
     let methods: [String: JSON]
 
     static let shared: ProtocolSchemas = {
-        let url = repositoryRoot.appendingPathComponent("protocol/clipascene.openrpc.json")
+        let url = repoRoot.appendingPathComponent("protocol/clipascene.openrpc.json")
         guard let data = FileManager.default.contents(atPath: url.path),
               let doc = try? JSON.parse(Array(data)) else { fatalError("protocol/clipascene.openrpc.json is unreadable") }
         var methods: [String: JSON] = [:]

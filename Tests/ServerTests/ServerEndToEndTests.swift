@@ -2,8 +2,9 @@ import Foundation
 import XCTest
 import Imaging
 import Server
+import TestSupport
 
-let bullPath = repositoryRoot.appendingPathComponent("examples/bull.jpg").path
+let bullPath = repoRoot.appendingPathComponent("examples/bull.jpg").path
 
 /// A short schedule so a whole run takes seconds.
 let quick: JSON = ["iterations": 3, "simplicity": 1, "simplicityIterations": 2, "numPaths": 16]
@@ -197,10 +198,10 @@ extension JSON {
 func runPython(_ script: String, _ arguments: [String]) throws -> (Int32, String) {
     let python = Process()
     python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    python.arguments = ["python3", repositoryRoot.appendingPathComponent("protocol/python/\(script)").path] + arguments
+    python.arguments = ["python3", repoRoot.appendingPathComponent("protocol/python/\(script)").path] + arguments
     var env = ProcessInfo.processInfo.environment
-    env["PYTHONPATH"] = repositoryRoot.appendingPathComponent(".build/python").path
-    env["CLIPASCENE_BIN"] = ServerProcess.binary
+    env["PYTHONPATH"] = repoRoot.appendingPathComponent(".build/python").path
+    env["CLIPASCENE_BIN"] = try clipasceneBinary()
     python.environment = env
     let out = Pipe()
     python.standardOutput = out

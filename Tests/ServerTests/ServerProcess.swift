@@ -1,9 +1,7 @@
 import Foundation
 import XCTest
 import Server
-
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent()
+import TestSupport
 
 /// `clipascene serve` in a child process with pipes, spoken to in either framing. Every message
 /// both ways is checked against the OpenRPC document; problems are collected in `schemaProblems`.
@@ -19,18 +17,11 @@ final class ServerProcess: @unchecked Sendable {
     private(set) var schemaProblems: [String] = []
     private(set) var stderrText = ""
 
-    static var binary: String {
-        if let env = ProcessInfo.processInfo.environment["CLIPASCENE_BIN"] { return env }
-        let release = repositoryRoot.appendingPathComponent(".build/release/clipascene").path
-        return FileManager.default.isExecutableFile(atPath: release) ? release
-            : repositoryRoot.appendingPathComponent(".build/debug/clipascene").path
-    }
-
     init(framing: Framing = .headers, arguments: [String] = [], stateDirectory: String? = nil) throws {
         signal(SIGPIPE, SIG_IGN)
         self.framing = framing
         self.stateDirectory = stateDirectory ?? NSTemporaryDirectory() + "clipascene-state-\(UUID().uuidString)"
-        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.executableURL = URL(fileURLWithPath: try clipasceneBinary())
         process.arguments = ["serve", "--state-dir", self.stateDirectory] + arguments
         process.standardInput = input
         process.standardOutput = output

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import Server
+import TestSupport
 
 final class ServerRobustnessTests: XCTestCase {
     func testMalformedInputIsAnsweredAndTheServerLivesOn() throws {
@@ -52,7 +53,7 @@ final class ServerRobustnessTests: XCTestCase {
         XCTAssertEqual(try server.error("loadImage", ["uri": "x"])["code"], .int(-32602))
         XCTAssertEqual(try server.error("loadImage", ["uri": "x", "path": .string(bullPath), "options": ["encoder": "vgg"]])["code"], .int(-32602))
         // CLIP is bring-your-own: without the file, the error says where it goes and where to get it.
-        if !FileManager.default.fileExists(atPath: repositoryRoot.appendingPathComponent("checkpoint/clip/ViT-B-32.pt").path) {
+        if !FileManager.default.fileExists(atPath: repoRoot.appendingPathComponent("checkpoint/clip/ViT-B-32.pt").path) {
             let clip = try server.error("loadImage", ["uri": "x", "path": .string(bullPath), "options": ["encoder": "clip-vit-b32", "mask": "none"]])
             XCTAssertEqual(clip["code"], .int(-32803))
             if case .string(let m)? = clip["message"] {
@@ -149,28 +150,6 @@ final class ServerRobustnessTests: XCTestCase {
         XCTAssertEqual(next["step"], .int(saved + 2))
         try second.stop()
         XCTAssertEqual(second.schemaProblems, [])
-    }
-
-    /// Measured figures for the note (printed); the bounds are loose so a busy CI machine passes.
-    func testLatencyOfTrivialRequestsAndGetSVG() throws {
-        let server = try ServerProcess()
-        try server.initialize()
-        _ = try server.request("loadImage", ["uri": "a", "path": .string(bullPath)])
-        func median(_ n: Int, _ method: String, _ params: JSON) throws -> Double {
-            var times: [Double] = []
-            for _ in 0..<n {
-                let t = Date()
-                _ = try server.request(method, params)
-                times.append(Date().timeIntervalSince(t))
-            }
-            return times.sorted()[n / 2]
-        }
-        let trivial = try median(200, "getStatus", [:])
-        let svg = try median(50, "getSVG", ["uri": "a"])
-        print(String(format: "server round trip: getStatus median %.3f ms; getSVG (combined, 2 × 64 strokes + subject mask) median %.3f ms", trivial * 1e3, svg * 1e3))
-        XCTAssertLessThan(trivial, 0.005)
-        XCTAssertLessThan(svg, 0.02)
-        try server.stop()
     }
 }
 

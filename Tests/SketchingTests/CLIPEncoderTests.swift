@@ -4,6 +4,7 @@ import Imaging
 import Models
 import Sketching
 import Vector
+import TestSupport
 
 /// The engine with the CLIP encoder: a whole sketch from a CLIP weight file in the official
 /// format (the tiny random one the fixture script made: shape and plumbing, the drawing

@@ -4,6 +4,7 @@ import Imaging
 import Models
 import Sketching
 import Vector
+import TestSupport
 
 /// The reference's choice of a simplicity level's drawing: four evaluations, z-scores summed, argmin.
 final class LevelSelectionTests: XCTestCase {
@@ -34,7 +35,7 @@ final class LevelSelectionTests: XCTestCase {
     /// A real session: the drawing a level ends with is the one its evaluations chose, judged
     /// from what the part showed and measured at each evaluation step.
     func testALevelEndsOnTheChosenEvaluation() throws {
-        guard let encoder = sharedEncoder else { throw XCTSkip("run checkpoint/fetch (make test does)") }
+        let encoder = try requireEncoder()
         let photo = try ImageFile.decode(path: repoRoot.appendingPathComponent("examples/bull.jpg").path)
         var a = Abstraction()
         a.strokes = 12

@@ -3,6 +3,7 @@ import XCTest
 import Imaging
 import Models
 import Sketching
+import TestSupport
 
 final class ObjectResizeTests: XCTestCase {
     func mask(_ boxes: [(Int, Int, Int, Int)], size: Int = 224) -> GrayImage {
@@ -49,7 +50,7 @@ final class ObjectResizeTests: XCTestCase {
     /// End to end: the foreground strokes are drawn on the enlarged subject and come back
     /// onto the small subject's place in the photo.
     func testForegroundStrokesComeBackOntoTheSubject() throws {
-        guard let encoder = sharedEncoder else { throw XCTSkip("run checkpoint/fetch (make test does)") }
+        let encoder = try requireEncoder()
         var photo = RGBImage(width: 224, height: 224, fill: (0.8, 0.85, 0.9))
         for y in 120..<170 { for x in 30..<80 { let d = Float((x - 55) * (x - 55) + (y - 145) * (y - 145)).squareRoot()
             for c in 0..<3 { photo[c, x, y] = d < 22 ? (d < 12 ? 0.1 : 0.5) : 0.8 } } }

@@ -1,6 +1,7 @@
 import XCTest
 import Sketching
 import Tensors
+import TestSupport
 
 /// The feature loss against a Double implementation of its definition: value, image-0 value
 /// and gradient (central differences of the Double loss), for maps smaller and larger than
@@ -9,12 +10,8 @@ final class PerceptualLossTests: XCTestCase {
     struct Shape { let channels, batch, height, width: Int }
 
     func random(_ shape: Shape, seed: UInt64) -> FeatureMap {
-        var state = seed
-        let n = shape.channels * shape.batch * shape.height * shape.width
-        let data: [Float] = (0..<n).map { _ in
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Float(state >> 40) / Float(1 << 24) - 0.5
-        }
+        var rng = SeededRandom(seed)
+        let data = rng.centred(shape.channels * shape.batch * shape.height * shape.width)
         return FeatureMap(channels: shape.channels, batch: shape.batch, height: shape.height, width: shape.width, data: data)
     }
 
@@ -49,10 +46,9 @@ final class PerceptualLossTests: XCTestCase {
             let (want, wantFirst) = reference(sd, td, channels: s.channels, cols: cols, plane: plane, weight: Double(weight), normalised: normalised)
             XCTAssertEqual(Double(loss), want, accuracy: 1e-5 * want, "loss, \(shape)")
             XCTAssertEqual(Double(first), wantFirst, accuracy: 1e-5 * wantFirst, "image-0 loss, \(shape)")
-            var gen: UInt64 = 3
+            var gen = SeededRandom(3)
             for _ in 0..<25 {
-                gen = gen &* 6364136223846793005 &+ 1442695040888963407
-                let i = Int(gen >> 33) % sd.count
+                let i = gen.int(0, sd.count - 1)
                 let h = 1e-4
                 var up = sd, down = sd
                 up[i] += h

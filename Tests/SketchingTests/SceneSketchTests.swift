@@ -4,12 +4,13 @@ import Imaging
 import Models
 import Sketching
 import Vector
+import TestSupport
 
 final class SceneSketchTests: XCTestCase {
     /// The whole pipeline on a small canvas: mask, targets, both parts, combined SVG readable by
     /// us and with the background hidden under the subject.
     func testSceneSplitsAndCombines() throws {
-        guard let encoder = sharedEncoder else { throw XCTSkip("run checkpoint/fetch (make test does)") }
+        let encoder = try requireEncoder()
         let photo = try ImageFile.decode(path: repoRoot.appendingPathComponent("examples/bull.jpg").path)
         let mask = try ImageFile.decode(path: repoRoot.appendingPathComponent("Tests/Fixtures/bull_mask_u2netp.png").path)
         let subject = GrayImage(width: mask.width, height: mask.height, pixels: Array(mask.pixels[0..<(mask.width * mask.height)]))
@@ -42,7 +43,7 @@ final class SceneSketchTests: XCTestCase {
 
     /// A blank photo has no subject and no edges: the engine still starts (all background).
     func testBlankPhotoFallsBack() throws {
-        guard let encoder = sharedEncoder else { throw XCTSkip("run checkpoint/fetch (make test does)") }
+        let encoder = try requireEncoder()
         let blank = RGBImage(width: 40, height: 30, fill: (1, 1, 1))
         var settings = PartSettings()
         settings.strokes = 8
@@ -55,21 +56,5 @@ final class SceneSketchTests: XCTestCase {
         XCTAssertEqual(scene.background.initialStrokes.count, 8)
         scene.background.step()
         XCTAssertTrue(scene.background.bestStrokes.allSatisfy(\.isFinite))
-    }
-}
-
-final class InpaintTests: XCTestCase {
-    func testFillsAHoleFromItsSurroundings() {
-        var img = RGBImage(width: 20, height: 20, fill: (0.2, 0.4, 0.6))
-        var hole = GrayImage(width: 20, height: 20)
-        for y in 5..<15 { for x in 5..<15 { hole[x, y] = 1; for c in 0..<3 { img[c, x, y] = 1 } } }
-        let filled = img.inpainted(hole: hole)
-        for y in 5..<15 {
-            for x in 5..<15 {
-                XCTAssertEqual(filled[0, x, y], 0.2, accuracy: 0.01)
-                XCTAssertEqual(filled[2, x, y], 0.6, accuracy: 0.01)
-            }
-        }
-        XCTAssertEqual(filled[1, 0, 0], 0.4, "known pixels are kept")
     }
 }

@@ -4,10 +4,11 @@ import Imaging
 import Models
 import Sketching
 import Vector
+import TestSupport
 
 final class SketchSessionTests: XCTestCase {
     func inputs() throws -> (EfficientNetLite0, RGBImage, GrayImage) {
-        guard let encoder = sharedEncoder else { throw XCTSkip("run checkpoint/fetch (make test does)") }
+        let encoder = try requireEncoder()
         let photo = try ImageFile.decode(path: repoRoot.appendingPathComponent("examples/bull.jpg").path)
         let m = try ImageFile.decode(path: repoRoot.appendingPathComponent("Tests/Fixtures/bull_mask_u2netp.png").path)
         return (encoder, photo, GrayImage(width: m.width, height: m.height, pixels: Array(m.pixels[0..<m.planeSize])))

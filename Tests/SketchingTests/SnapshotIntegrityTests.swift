@@ -3,6 +3,7 @@ import XCTest
 import Imaging
 import Models
 import Sketching
+import TestSupport
 
 /// Damaged and hostile snapshot files are errors that say what is wrong, never traps, and
 /// never a session that restores with garbage in it.
@@ -23,7 +24,7 @@ final class SnapshotIntegrityTests: XCTestCase {
     }()
 
     func fixture() throws -> (Data, EfficientNetLite0) {
-        guard let s = Self.snapshot else { throw XCTSkip("run checkpoint/fetch (make test does)") }
+        guard let s = Self.snapshot else { throw missing("the weights are missing: run checkpoint/fetch") }
         return s
     }
 

@@ -3,6 +3,7 @@ import XCTest
 import Imaging
 import Models
 import Sketching
+import TestSupport
 
 /// What the engine does to the targets beyond the reference's split (docs/algorithm.md §1).
 final class TargetPreparationTests: XCTestCase {
@@ -26,7 +27,7 @@ final class TargetPreparationTests: XCTestCase {
 
     /// A night scene's targets are lifted; the reference's targets come back with no preparation.
     func testDarkSceneTargetsAreLifted() throws {
-        guard let encoder = sharedEncoder else { throw XCTSkip("run checkpoint/fetch (make test does)") }
+        let encoder = try requireEncoder()
         var photo = RGBImage(width: 64, height: 48)
         for y in 0..<48 { for x in 0..<64 { for c in 0..<3 { photo[c, x, y] = 0.05 + 0.2 * Float((x * 7 + y * 3) % 17) / 16 } } }
         var settings = PartSettings()

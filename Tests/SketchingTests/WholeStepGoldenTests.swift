@@ -4,6 +4,8 @@ import Imaging
 import Models
 import Sketching
 import Vector
+import Tensors
+import TestSupport
 
 /// Whole optimisation steps of one part against PyTorch, in llm.c's manner: the fixture
 /// script (scripts/fixtures/step_golden.py, developer machine only) writes the engine's step

@@ -1,11 +1,11 @@
 import XCTest
 import Tensors
+import TestSupport
 
 /// Every convolution against a direct loop over the definition (forward), and its backward
 /// against the adjoint identity ⟨dy, conv(x)⟩ = ⟨conv⊤(dy), x⟩ for bias-free convolutions,
 /// plus central differences on a few inputs.
 final class ConvolutionTests: XCTestCase {
-    typealias LCG = TestRandom
     /// Shapes that reach every code path: planes narrower than 8 columns, widths that are not
     /// multiples of 8, odd heights (a single last row), odd and even sizes under stride 2,
     /// single pixels, and odd widths past 32 (the vector even/odd split and interleave).
@@ -38,13 +38,13 @@ final class ConvolutionTests: XCTestCase {
     func dot(_ a: [Float], _ b: [Float]) -> Double { zip(a, b).reduce(0) { $0 + Double($1.0) * Double($1.1) } }
 
     func testDepthwiseForwardMatchesTheDefinition() {
-        var rng = LCG(state: 1)
+        var rng = SeededRandom(1)
         for k in [3, 5] {
             for s in [1, 2] {
                 for (h, w) in sizes {
                     let channels = 3, batch = 2
-                    let x = FeatureMap(channels: channels, batch: batch, height: h, width: w, data: rng.array(channels * batch * h * w))
-                    let weight = rng.array(channels * k * k), bias = rng.array(channels)
+                    let x = FeatureMap(channels: channels, batch: batch, height: h, width: w, data: rng.centred(channels * batch * h * w))
+                    let weight = rng.centred(channels * k * k), bias = rng.centred(channels)
                     let conv = DepthwiseConv(weight: weight, bias: bias, channels: channels, kernel: k, stride: s)
                     let got = conv.forward(x), want = directDepthwise(x, weight, bias, k: k, s: s)
                     XCTAssertEqual(got.height, want.height); XCTAssertEqual(got.width, want.width)
@@ -59,15 +59,15 @@ final class ConvolutionTests: XCTestCase {
     }
 
     func testDepthwiseBackwardIsTheAdjoint() {
-        var rng = LCG(state: 2)
+        var rng = SeededRandom(2)
         for k in [3, 5] {
             for s in [1, 2] {
                 for (h, w) in sizes {
                     let channels = 2, batch = 3
-                    let x = rng.array(channels * batch * h * w)
-                    let conv = DepthwiseConv(weight: rng.array(channels * k * k), bias: nil, channels: channels, kernel: k, stride: s)
+                    let x = rng.centred(channels * batch * h * w)
+                    let conv = DepthwiseConv(weight: rng.centred(channels * k * k), bias: nil, channels: channels, kernel: k, stride: s)
                     let y = conv.forward(FeatureMap(channels: channels, batch: batch, height: h, width: w, data: x))
-                    let dy = FeatureMap(channels: channels, batch: batch, height: y.height, width: y.width, data: rng.array(y.count))
+                    let dy = FeatureMap(channels: channels, batch: batch, height: y.height, width: y.width, data: rng.centred(y.count))
                     let dx = conv.backward(dy, inputHeight: h, inputWidth: w)
                     XCTAssertEqual(dx.count, x.count)
                     let lhs = dot(dy.data, y.data), rhs = dot(dx.data, x)
@@ -78,14 +78,14 @@ final class ConvolutionTests: XCTestCase {
     }
 
     func testDepthwiseBackwardMasksByAReLU6Output() {
-        var rng = LCG(state: 7)
+        var rng = SeededRandom(7)
         for s in [1, 2] {
             let channels = 3, batch = 2, h = 11, w = 19
-            let conv = DepthwiseConv(weight: rng.array(channels * 9), bias: nil, channels: channels, kernel: 3, stride: s)
+            let conv = DepthwiseConv(weight: rng.centred(channels * 9), bias: nil, channels: channels, kernel: 3, stride: s)
             let ho = (h + s - 1) / s, wo = (w + s - 1) / s
-            let dy = FeatureMap(channels: channels, batch: batch, height: ho, width: wo, data: rng.array(channels * batch * ho * wo))
+            let dy = FeatureMap(channels: channels, batch: batch, height: ho, width: wo, data: rng.centred(channels * batch * ho * wo))
             // Values spread over [-3, 9): some below 0, some above 6, most inside.
-            let y = FeatureMap(channels: channels, batch: batch, height: h, width: w, data: rng.array(channels * batch * h * w).map { $0 * 12 + 3 })
+            let y = FeatureMap(channels: channels, batch: batch, height: h, width: w, data: rng.centred(channels * batch * h * w).map { $0 * 12 + 3 })
             var want = conv.backward(dy, inputHeight: h, inputWidth: w)
             Activation.relu6Backward(&want, output: y)
             XCTAssertEqual(conv.backward(dy, inputHeight: h, inputWidth: w, relu6Output: y), want, "stride \(s)")
@@ -122,17 +122,17 @@ final class ConvolutionTests: XCTestCase {
     }
 
     func testConv2DForwardMatchesTheDefinition() {
-        var rng = LCG(state: 6)
+        var rng = SeededRandom(6)
         // Stride 1 runs the shifted product (4×16 and 1×16 blocks, scalar below 16 columns);
         // stride 2 runs im2col. Output channels 1, 4 and 6 reach the row remainders.
         for (k, s, d, cout, w) in [(3, 1, 1, 6, 37), (3, 1, 2, 1, 20), (3, 1, 1, 4, 9), (3, 2, 1, 5, 21), (1, 1, 1, 3, 17)] {
             let cin = 3, batch = 2, h = 7
             let pad = Padding(top: d, left: d, bottom: d + (s - 1), right: d)
-            let weight = rng.array(cout * cin * k * k), bias = rng.array(cout)
+            let weight = rng.centred(cout * cin * k * k), bias = rng.centred(cout)
             let conv = Conv2D(weight: weight, bias: bias, inChannels: cin, outChannels: cout, kernel: k, stride: s,
                               dilation: d, padding: k == 1 ? Padding(0) : pad)
             let p = conv.padding(for: FeatureMap(zeros: cin, batch: batch, height: h, width: w))
-            let x = FeatureMap(channels: cin, batch: batch, height: h, width: w, data: rng.array(cin * batch * h * w))
+            let x = FeatureMap(channels: cin, batch: batch, height: h, width: w, data: rng.centred(cin * batch * h * w))
             for relu in [false, true] {
                 let y = conv.forward(x, relu: relu)
                 let ref = directConv(x, weight, bias, outChannels: cout, k: k, s: s, d: d, padding: p, relu: relu)
@@ -148,14 +148,14 @@ final class ConvolutionTests: XCTestCase {
     /// and heights that leave partial tiles and a partial last vector of tiles, channel counts
     /// that leave row remainders in the products, symmetric and one-sided padding.
     func testWinogradConvolutionMatchesTheDefinition() {
-        var rng = LCG(state: 16)
+        var rng = SeededRandom(16)
         for (cin, cout, h, w, pad) in [(8, 4, 5, 64, Padding(1)), (13, 6, 9, 70, Padding(1)),
                                        (16, 17, 12, 67, Padding(top: 0, left: 0, bottom: 2, right: 2)),
                                        (9, 5, 3, 130, Padding(top: 2, left: 1, bottom: 0, right: 1))] {
             let batch = 2
-            let weight = rng.array(cout * cin * 9), bias = rng.array(cout)
+            let weight = rng.centred(cout * cin * 9), bias = rng.centred(cout)
             let conv = Conv2D(weight: weight, bias: bias, inChannels: cin, outChannels: cout, kernel: 3, padding: pad)
-            let x = FeatureMap(channels: cin, batch: batch, height: h, width: w, data: rng.array(cin * batch * h * w))
+            let x = FeatureMap(channels: cin, batch: batch, height: h, width: w, data: rng.centred(cin * batch * h * w))
             for relu in [false, true] {
                 let y = conv.forward(x, relu: relu)
                 let ref = directConv(x, weight, bias, outChannels: cout, k: 3, s: 1, d: 1, padding: pad, relu: relu)
@@ -169,14 +169,14 @@ final class ConvolutionTests: XCTestCase {
     }
 
     func testConv2DBackwardIsTheAdjointAndMatchesDifferences() {
-        var rng = LCG(state: 3)
+        var rng = SeededRandom(3)
         for (k, s, dilation) in [(3, 2, 1), (3, 1, 2), (1, 1, 1)] {
             let cin = 3, cout = 4, batch = 2, h = 11, w = 9
-            let conv = Conv2D(weight: rng.array(cout * cin * k * k), bias: nil, inChannels: cin, outChannels: cout,
+            let conv = Conv2D(weight: rng.centred(cout * cin * k * k), bias: nil, inChannels: cin, outChannels: cout,
                               kernel: k, stride: s, dilation: dilation, padding: nil)
-            let xm = FeatureMap(channels: cin, batch: batch, height: h, width: w, data: rng.array(cin * batch * h * w))
+            let xm = FeatureMap(channels: cin, batch: batch, height: h, width: w, data: rng.centred(cin * batch * h * w))
             let y = conv.forward(xm)
-            let dy = FeatureMap(channels: cout, batch: batch, height: y.height, width: y.width, data: rng.array(y.count))
+            let dy = FeatureMap(channels: cout, batch: batch, height: y.height, width: y.width, data: rng.centred(y.count))
             let dx = conv.backward(dy, inputShape: xm)
             let lhs = dot(dy.data, y.data), rhs = dot(dx.data, xm.data)
             XCTAssertEqual(lhs, rhs, accuracy: 1e-4 * max(1, abs(lhs)), "k \(k) s \(s) d \(dilation)")
@@ -191,10 +191,10 @@ final class ConvolutionTests: XCTestCase {
     }
 
     func testPointwiseForwardAddsBiasAndBackwardIsTheAdjoint() {
-        var rng = LCG(state: 4)
+        var rng = SeededRandom(4)
         let cin = 5, cout = 3, batch = 2, h = 3, w = 4
-        let weight = rng.array(cout * cin), bias = rng.array(cout)
-        let x = FeatureMap(channels: cin, batch: batch, height: h, width: w, data: rng.array(cin * batch * h * w))
+        let weight = rng.centred(cout * cin), bias = rng.centred(cout)
+        let x = FeatureMap(channels: cin, batch: batch, height: h, width: w, data: rng.centred(cin * batch * h * w))
         let y = PointwiseConv(weight: weight, bias: bias, inChannels: cin, outChannels: cout).forward(x)
         for o in 0..<cout {
             for j in 0..<x.columns {
@@ -204,7 +204,7 @@ final class ConvolutionTests: XCTestCase {
             }
         }
         let plain = PointwiseConv(weight: weight, bias: nil, inChannels: cin, outChannels: cout)
-        let dy = FeatureMap(channels: cout, batch: batch, height: h, width: w, data: rng.array(cout * batch * h * w))
+        let dy = FeatureMap(channels: cout, batch: batch, height: h, width: w, data: rng.centred(cout * batch * h * w))
         XCTAssertEqual(dot(dy.data, plain.forward(x).data), dot(plain.backward(dy).data, x.data), accuracy: 1e-4)
     }
 
@@ -219,8 +219,8 @@ final class ConvolutionTests: XCTestCase {
     }
 
     func testBatchSplitAndJoinRoundTrip() {
-        var rng = LCG(state: 5)
-        let x = FeatureMap(channels: 3, batch: 5, height: 2, width: 3, data: rng.array(90))
+        var rng = SeededRandom(5)
+        let x = FeatureMap(channels: 3, batch: 5, height: 2, width: 3, data: rng.centred(90))
         let parts = [x.images(0..<2), x.images(2..<3), x.images(3..<5)]
         XCTAssertEqual(parts.map(\.batch), [2, 1, 2])
         XCTAssertEqual(FeatureMap(joining: parts), x)

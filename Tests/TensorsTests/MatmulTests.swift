@@ -1,18 +1,8 @@
 import XCTest
 import Tensors
-
-/// Deterministic values in [-0.5, 0.5) for the tests of this target.
-struct TestRandom {
-    var state: UInt64
-    mutating func next() -> Float {
-        state = state &* 6364136223846793005 &+ 1442695040888963407
-        return Float(state >> 40) / Float(1 << 24) - 0.5
-    }
-    mutating func array(_ n: Int) -> [Float] { (0..<n).map { _ in next() } }
-}
+import TestSupport
 
 final class MatmulTests: XCTestCase {
-    typealias LCG = TestRandom
 
     func naive(_ a: Tensor, _ b: Tensor, _ ta: Bool, _ tb: Bool) -> Tensor {
         let m = ta ? a.shape[1] : a.shape[0], k = ta ? a.shape[0] : a.shape[1]
@@ -33,12 +23,12 @@ final class MatmulTests: XCTestCase {
     }
 
     func testMatmulAgainstNaive() {
-        var rng = LCG(state: 42)
+        var rng = SeededRandom(42)
         for (m, k, n) in [(1, 1, 1), (3, 5, 7), (17, 33, 9), (64, 128, 50), (50, 768, 31)] {
             for ta in [false, true] {
                 for tb in [false, true] {
-                    let a = Tensor(shape: ta ? [k, m] : [m, k], data: (0..<(m * k)).map { _ in rng.next() })
-                    let b = Tensor(shape: tb ? [n, k] : [k, n], data: (0..<(k * n)).map { _ in rng.next() })
+                    let a = Tensor(shape: ta ? [k, m] : [m, k], data: (0..<(m * k)).map { _ in rng.centred() })
+                    let b = Tensor(shape: tb ? [n, k] : [k, n], data: (0..<(k * n)).map { _ in rng.centred() })
                     let fast = matmul(a, b, transposeA: ta, transposeB: tb)
                     let slow = naive(a, b, ta, tb)
                     XCTAssertEqual(fast.shape, [m, n])
@@ -52,9 +42,9 @@ final class MatmulTests: XCTestCase {
     /// Outputs are handed to sgemm uninitialised when beta is 0 (the CLIP tower's layers): what
     /// the memory held, NaN included, must not leak into the product, on the split path too.
     func testBetaZeroIgnoresWhatTheOutputHeld() {
-        var rng = LCG(state: 9)
+        var rng = SeededRandom(9)
         for (m, n, k) in [(3, 5, 4), (250, 768, 96)] {
-            let a = rng.array(m * k), b = rng.array(k * n)
+            let a = rng.centred(m * k), b = rng.centred(k * n)
             var c = [Float](repeating: .nan, count: m * n)
             a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
                 sgemm(m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: n, beta: 0, c: cp.baseAddress!, ldc: n)
@@ -66,10 +56,10 @@ final class MatmulTests: XCTestCase {
     }
 
     func testAxpyAndAbsoluteSumAgainstLoops() {
-        var rng = LCG(state: 5)
+        var rng = SeededRandom(5)
         for n in [0, 1, 9, 10_001] {
-            let x = rng.array(n)
-            var y = rng.array(n)
+            let x = rng.centred(n)
+            var y = rng.centred(n)
             let want = zip(x, y).map { -2.5 * $0 + $1 }
             axpy(-2.5, x, into: &y)
             XCTAssertLessThan(zip(y, want).map { abs($0 - $1) }.max() ?? 0, 1e-6, "axpy, n = \(n)")   // BLAS may fuse
@@ -102,9 +92,9 @@ final class MatmulTests: XCTestCase {
 
     func testMatmulInsideParallelForIsCorrect() {
         // BLAS is forced single-threaded inside our loops; results must not change.
-        var rng = LCG(state: 7)
-        let a = Tensor(shape: [40, 60], data: (0..<2400).map { _ in rng.next() })
-        let b = Tensor(shape: [60, 20], data: (0..<1200).map { _ in rng.next() })
+        var rng = SeededRandom(7)
+        let a = Tensor(shape: [40, 60], data: (0..<2400).map { _ in rng.centred() })
+        let b = Tensor(shape: [60, 20], data: (0..<1200).map { _ in rng.centred() })
         let expected = matmul(a, b)
         var results = [Tensor](repeating: Tensor(zeros: [0]), count: 4)
         results.withUnsafeMutableBufferPointer { r in
@@ -119,12 +109,12 @@ final class MatmulTests: XCTestCase {
     /// without leftover columns), row counts that leave a partial 4-row block, padded leading
     /// dimensions, and every epilogue step together.
     func testThinProductAgainstNaive() {
-        var rng = LCG(state: 21)
+        var rng = SeededRandom(21)
         for (m, k, n, ldb, ldc) in [(7, 3, 40, 40, 40), (4, 20, 50, 53, 51), (13, 24, 300, 300, 300),
                                     (9, 16, 256, 260, 256), (5, 40, 70, 512, 75), (1, 8, 20, 20, 20)] {
-            let a = rng.array(m * k), b = rng.array(k * ldb), bias = rng.array(m)
-            let mask = (0..<(m * ldc)).map { _ in rng.next() * 16 - 1 }   // some inside (0, 6), some not
-            let addend = rng.array(m * ldc)
+            let a = rng.centred(m * k), b = rng.centred(k * ldb), bias = rng.centred(m)
+            let mask = (0..<(m * ldc)).map { _ in rng.centred() * 16 - 1 }   // some inside (0, 6), some not
+            let addend = rng.centred(m * ldc)
             for withEpilogue in [false, true] {
                 var c = [Float](repeating: .nan, count: m * ldc)
                 a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in

@@ -1,0 +1,65 @@
+import Foundation
+import XCTest
+import Imaging
+import TestSupport
+
+final class SketchCommandTests: XCTestCase {
+    func testInvalidParametersNameTheValidRange() throws {
+        let bull = repoRoot.appendingPathComponent("examples/bull.jpg").path
+        for (args, phrase) in [(["--paths", "0"], "1…1024"), (["--fidelity", "7"], "0…3"), (["--iterations", "0"], "1…100000"),
+                               (["--learning-rate=-1"], "learningRate must be in (0, 1]"), (["--simplicity", "9"], "0…7"),
+                               (["--depth", "16"], "1…15"), (["--encoder", "vgg"], "efficientnet-lite0"),
+                               (["--mask", "/nonexistent/mask.png"], "--mask")] {
+            let r = try runCLI(["sketch", bull] + args)
+            XCTAssertNotEqual(r.status, 0, "\(args)")
+            XCTAssertTrue(r.stderr.contains(phrase), "\(args): \(r.stderr)")
+            XCTAssertEqual(r.stdout, "")
+        }
+    }
+
+    func testUnreadableImageIsAClearError() throws {
+        let r = try runCLI(["sketch", "/nonexistent/photo.jpg"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("no such file"), r.stderr)
+    }
+
+    /// A tiny end-to-end run of the command: all five files appear and the SVGs parse.
+    func testSketchWritesItsFiles() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("sketch-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let r = try runCLI(["sketch", repoRoot.appendingPathComponent("examples/house.jpg").path, "--paths", "8",
+                            "--iterations", "2", "--out", out.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        for f in ["combined.svg", "foreground.svg", "background.svg", "preview.png", "mask.png"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(f).path), f)
+        }
+        let svg = try String(contentsOf: out.appendingPathComponent("combined.svg"), encoding: .utf8)
+        XCTAssertTrue(svg.hasPrefix("<?xml"))
+        XCTAssertTrue(svg.contains("<g id=\"foreground\">"))
+    }
+
+    /// A user mask (the left half of the photo is the "subject") and a user background
+    /// (a flat gray image) replace U²-Net and the inpainting; `--depth` picks one block.
+    func testUserMaskBackgroundAndDepth() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("inputs-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var mask = GrayImage(width: 40, height: 30, value: 0)
+        for y in 0..<30 { for x in 0..<20 { mask.pixels[y * 40 + x] = 1 } }
+        try ImageFile.writePNG(mask, to: dir.appendingPathComponent("mask.png").path)
+        try ImageFile.writePNG(GrayImage(width: 16, height: 16, value: 0.5), to: dir.appendingPathComponent("bg.png").path)
+        let out = dir.appendingPathComponent("out")
+        let r = try runCLI(["sketch", repoRoot.appendingPathComponent("examples/house.jpg").path, "--paths", "4",
+                            "--iterations", "1", "--depth", "3", "--mask", dir.appendingPathComponent("mask.png").path,
+                            "--background", dir.appendingPathComponent("bg.png").path, "--out", out.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("covers 50%"), r.stderr)
+        let written = try ImageFile.decode(path: out.appendingPathComponent("mask.png").path)
+        XCTAssertEqual(written.pixels[0], 1, "left is the subject")
+        XCTAssertEqual(written.pixels[written.width - 1], 0, "right is background")
+        let none = try runCLI(["sketch", repoRoot.appendingPathComponent("examples/house.jpg").path, "--paths", "4",
+                               "--iterations", "1", "--mask", "none", "--out", out.path])
+        XCTAssertEqual(none.status, 0, none.stderr)
+        XCTAssertTrue(none.stderr.contains("not found (all background)"), none.stderr)
+    }
+}

@@ -1,0 +1,72 @@
+import XCTest
+import Server
+
+/// The framing reader: both framings at any read size, oversized and broken messages.
+final class MessageReaderTests: XCTestCase {
+    func testReaderSplitsBothFramings() {
+        var reader = MessageReader(limit: 1000)
+        let body = #"{"jsonrpc":"2.0","method":"x"}"#
+        let stream = "Content-Length: \(body.utf8.count)\r\nContent-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n\(body)"
+            + "\n" + body + "\n"
+        var got: [Incoming] = []
+        // Fed a byte at a time: messages must not depend on read boundaries.
+        for b in Array(stream.utf8) { got += [b].withUnsafeBytes { reader.feed($0) } }
+        XCTAssertEqual(got.count, 2)
+        if case .message(let m, let f) = got[0] { XCTAssertEqual(f, .headers); XCTAssertEqual(m["method"], "x") } else { XCTFail() }
+        if case .message(_, let f) = got[1] { XCTAssertEqual(f, .lines) } else { XCTFail() }
+    }
+
+    func testReaderSkipsOversizedAndBrokenMessages() {
+        var reader = MessageReader(limit: 100)
+        let big = String(repeating: "a", count: 500)
+        let ok = #"{"id":1}"#
+        let stream = "Content-Length: 500\r\n\r\n\(big)" + "Content-Length: \(ok.utf8.count)\r\n\r\n\(ok)"
+            + "Bogus: 1\r\n\r\n" + "Content-Length: \(ok.utf8.count)\r\n\r\n\(ok)"
+        let got = Array(stream.utf8).withUnsafeBytes { reader.feed($0) }
+        XCTAssertEqual(got.count, 4)
+        guard got.count == 4 else { return }
+        if case .malformed(let e, _) = got[0] { XCTAssertEqual(e.code, -32600); XCTAssertTrue(e.message.contains("500")) } else { XCTFail() }
+        if case .message(let m, _) = got[1] { XCTAssertEqual(m["id"], .int(1)) } else { XCTFail() }
+        if case .malformed(let e, _) = got[2] { XCTAssertEqual(e.code, -32700) } else { XCTFail() }
+        if case .message = got[3] {} else { XCTFail() }
+        var lines = MessageReader(limit: 100)
+        let long = "{" + String(repeating: " ", count: 300) + "}\n" + ok + "\n"
+        let got2 = Array(long.utf8).withUnsafeBytes { lines.feed($0) }
+        XCTAssertEqual(got2.count, 2)
+        if case .malformed(let e, _) = got2.first { XCTAssertEqual(e.code, -32600) } else { XCTFail() }
+    }
+
+    /// What the reader makes of a stream, in a comparable form: "msg:<id>" or "err:<code>".
+    func outcomes(_ stream: [UInt8], limit: Int = 1000, chunk: Int? = nil) -> [String] {
+        var reader = MessageReader(limit: limit)
+        var out: [Incoming] = []
+        let size = chunk ?? max(1, stream.count)
+        var i = 0
+        while i < stream.count {
+            let end = min(stream.count, i + size)
+            out += Array(stream[i..<end]).withUnsafeBytes { reader.feed($0) }
+            i = end
+        }
+        return out.map {
+            switch $0 {
+            case .message(let m, _): return "msg:\(m["id"]?.text ?? "-")"
+            case .malformed(let e, _): return "err:\(e.code)"
+            }
+        }
+    }
+
+    /// Stray lines, lying lengths and junk glued to a header: each is one error, the messages
+    /// around them all arrive, and it makes no difference how the bytes are split into reads.
+    func testStrayBytesAndLyingLengthsResynchronise() {
+        func framed(_ id: Int) -> String { let b = #"{"id":\#(id)}"#; return "Content-Length: \(b.utf8.count)\r\n\r\n\(b)" }
+        let stream = Array(("42\n" + #"{"id":1}"# + "\nhello world\n" + framed(2) + "Content-Length: 9223372036854775807\r\n\r\n"
+                            + "{\"partial\": " + framed(3) + "\u{0}\u{0}junk" + framed(4) + "true\n" + #"{"id":5}"# + "\n").utf8)
+        let expected = ["err:-32700", "msg:1", "err:-32700", "msg:2", "err:-32600", "msg:3", "err:-32700", "msg:4", "err:-32700", "msg:5"]
+        XCTAssertEqual(outcomes(stream), expected)
+        for chunk in [1, 2, 3, 7, 13] { XCTAssertEqual(outcomes(stream, chunk: chunk), expected, "reads of \(chunk) bytes") }
+        // Stray lines do not decide the framing of the replies; messages do.
+        var reader = MessageReader(limit: 100)
+        let got = Array("hello\n".utf8).withUnsafeBytes { reader.feed($0) }
+        if case .malformed(_, let f)? = got.first { XCTAssertNil(f) } else { XCTFail("\(got)") }
+    }
+}

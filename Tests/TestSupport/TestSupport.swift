@@ -1,0 +1,84 @@
+import Foundation
+import XCTest
+import Models
+import Tensors
+
+/// What every test target shares: where the repository and its fixtures are, the default
+/// encoder loaded once, deterministic values, the built executable, and how a test says
+/// that something `make test` sets up is missing.
+
+/// The repository's root folder.
+public let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+/// A file under Tests/Fixtures.
+public func fixture(_ name: String) -> URL { repoRoot.appendingPathComponent("Tests/Fixtures/\(name)") }
+
+/// True when the tests run under CI (`CI` set, as .ci/run does).
+public var runningUnderCI: Bool { ProcessInfo.processInfo.environment["CI"].map { !$0.isEmpty && $0 != "0" } ?? false }
+
+/// A set-up that `make test` does is missing: skipped on a developer's machine, a failure
+/// under CI (where a skip would hide that the set-up broke).
+public struct MissingSetUp: Error, CustomStringConvertible {
+    public let description: String
+}
+
+public func missing(_ what: String) -> Error {
+    let text = "\(what) (make test sets it up)"
+    return runningUnderCI ? MissingSetUp(description: text) : XCTSkip(text)
+}
+
+/// The default encoder, loaded once for all tests of a process (loading takes a moment).
+public let sharedEncoder: EfficientNetLite0? = try? EfficientNetLite0(path: weightsPath("efficientnet-lite0/efficientnet-lite0-57934424.pth"))
+
+/// A fetched weight file under checkpoint/.
+public func weightsPath(_ name: String) -> String { repoRoot.appendingPathComponent("checkpoint/\(name)").path }
+
+/// The default encoder, or the missing set-up.
+public func requireEncoder() throws -> EfficientNetLite0 {
+    guard let e = sharedEncoder else { throw missing("the EfficientNet-Lite0 weights are missing: run checkpoint/fetch") }
+    return e
+}
+
+extension SeededRandom {
+    /// A value in [−0.5, 0.5): test data.
+    public mutating func centred() -> Float { uniform(-0.5, 0.5) }
+    public mutating func centred(_ count: Int) -> [Float] { values(count, -0.5, 0.5) }
+}
+
+/// The built executable the CLI and server tests run: $CLIPASCENE_BIN, else this test
+/// build's configuration's. It fails when the binary is older than any source file, so a
+/// test never passes or fails on a stale build.
+public func clipasceneBinary() throws -> String {
+    if let env = ProcessInfo.processInfo.environment["CLIPASCENE_BIN"] { return env }
+    #if DEBUG
+    let configuration = "debug"
+    #else
+    let configuration = "release"
+    #endif
+    let path = repoRoot.appendingPathComponent(".build/\(configuration)/clipascene").path
+    guard FileManager.default.isExecutableFile(atPath: path) else {
+        throw MissingSetUp(description: "\(path) is not built: swift build -c \(configuration)")
+    }
+    let built = modificationDate(path) ?? .distantPast
+    if let newer = newestSource(), newer.date > built {
+        throw MissingSetUp(description: "\(path) is older than \(newer.path): rebuild (swift build -c \(configuration))")
+    }
+    return path
+}
+
+func modificationDate(_ path: String) -> Date? {
+    (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
+}
+
+/// The most recently changed file under Sources/.
+func newestSource() -> (path: String, date: Date)? {
+    let sources = repoRoot.appendingPathComponent("Sources")
+    guard let files = FileManager.default.enumerator(at: sources, includingPropertiesForKeys: [.contentModificationDateKey]) else { return nil }
+    var newest: (path: String, date: Date)?
+    for case let url as URL in files {
+        guard let date = try? url.resourceValues(forKeys: [.contentModificationDateKey]).contentModificationDate else { continue }
+        if newest.map({ date > $0.date }) ?? true { newest = (url.path, date) }
+    }
+    return newest
+}
