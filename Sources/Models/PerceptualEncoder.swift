@@ -1,12 +1,38 @@
 import Imaging
 import Tensors
 
+/// The encoders the engine knows, by the names clients use.
+public enum EncoderKind: String, CaseIterable, Sendable, Codable {
+    case efficientNetLite0 = "efficientnet-lite0"
+    case clipViTB32 = "clip-vit-b32"
+
+    public static let `default` = EncoderKind.efficientNetLite0
+
+    /// The blocks of the full-size network.
+    public var blockCount: Int {
+        switch self {
+        case .efficientNetLite0: EfficientNetLite0.blockCount
+        case .clipViTB32: CLIPVisual.officialLayers
+        }
+    }
+
+    /// The checkpoint manifest's entry holding its weights.
+    public var checkpointName: String {
+        switch self {
+        case .efficientNetLite0: "efficientnet-lite0"
+        case .clipViTB32: "clip"
+        }
+    }
+
+    /// The names, for messages: "efficientnet-lite0, clip-vit-b32".
+    public static var namesList: String { allCases.map(\.rawValue).joined(separator: ", ") }
+}
+
 /// A perceptual network the engine compares sketches through: features after any block
 /// for a batch of normalised images, the input gradient of a loss on them with the weights
 /// frozen, and a coarse saliency map for placing the first strokes.
 public protocol PerceptualEncoder: AnyObject, Sendable {
-    /// The name clients use (`efficientnet-lite0`, `clip-vit-b32`).
-    var name: String { get }
+    var kind: EncoderKind { get }
     var normalisation: EncoderInput { get }
     /// Blocks whose output can be compared: 0..<blockCount.
     var blockCount: Int { get }
@@ -18,6 +44,11 @@ public protocol PerceptualEncoder: AnyObject, Sendable {
     func inputGradient(_ pass: EncoderPass, gradients: [Int: FeatureMap]) -> FeatureMap
     /// Where the network looks in one normalised image: a side × side map, coarse.
     func saliencyGrid(_ input: FeatureMap) -> (map: [Float], side: Int)
+}
+
+extension PerceptualEncoder {
+    /// The name clients use.
+    public var name: String { kind.rawValue }
 }
 
 /// One forward pass: its features, plus what the encoder keeps for its backward.
@@ -43,7 +74,7 @@ public struct EncoderPass: Sendable {
 }
 
 extension EfficientNetLite0: PerceptualEncoder {
-    public var name: String { "efficientnet-lite0" }
+    public var kind: EncoderKind { .efficientNetLite0 }
     public var normalisation: EncoderInput { .imageNet }
     public var blockCount: Int { Self.blockCount }
     public var requiredSide: Int? { nil }
@@ -62,7 +93,7 @@ extension EfficientNetLite0: PerceptualEncoder {
 }
 
 extension CLIPVisual: PerceptualEncoder {
-    public var name: String { "clip-vit-b32" }
+    public var kind: EncoderKind { .clipViTB32 }
     public var normalisation: EncoderInput { Self.normalisation }
     public var blockCount: Int { layers }
     public var requiredSide: Int? { resolution }

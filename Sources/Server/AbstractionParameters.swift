@@ -4,17 +4,15 @@ import Sketching
 /// for the server's `setAbstraction` and the batch manifest: a wrong type, a fraction, a
 /// negative seed or a number out of range is an error naming the field, never coerced.
 public enum AbstractionParameters {
-    /// The setting names, as the protocol spells them.
-    public static let keys: Set<String> = ["fidelity", "simplicity", "numPaths", "strokeWidth", "seed", "iterations",
-                                           "simplicityIterations", "learningRate", "augmentations", "depth"]
+    /// The setting names and their older spellings (`Abstraction.settingNames`, `.aliases`).
+    public static let keys = Set(Abstraction.settingNames).union(Abstraction.aliases.keys)
 
     /// Applies the settings present in `object` to `base` and validates the result (`depths`:
-    /// the encoder's raw block range). `aliases` maps other spellings onto `keys` (the batch
-    /// manifest's historical `paths` is `numPaths`). Throws an `RPCError` (-32602) naming the field.
-    public static func apply(_ object: [String: JSON], to base: Abstraction, depths: ClosedRange<Int> = Abstraction.depthRange,
-                             aliases: [String: String] = [:]) throws -> Abstraction {
+    /// the encoder's raw block range). An older spelling (`numPaths`, `paths`) stands for its
+    /// setting. Throws an `RPCError` (-32602) naming the field.
+    public static func apply(_ object: [String: JSON], to base: Abstraction, depths: ClosedRange<Int> = Abstraction.depthRange) throws -> Abstraction {
         var fields = object
-        for (alias, key) in aliases {
+        for (alias, key) in Abstraction.aliases.sorted(by: { $0.key < $1.key }) {
             if let v = fields.removeValue(forKey: alias) {
                 if fields[key] != nil { throw RPCError.invalidParams("give \(key) or \(alias), not both") }
                 fields[key] = v
@@ -23,15 +21,15 @@ public enum AbstractionParameters {
         let p = try Params(.object(fields))
         var a = base
         if let v = try p.optionalInt("fidelity", in: Abstraction.fidelityRange) { a.fidelity = v }
-        if let v = try p.optionalInt("simplicity", in: 0...SimplicityLevels.maximum) { a.simplicity = v }
-        if let v = try p.optionalInt("numPaths", in: Abstraction.strokesRange) { a.strokes = v }
+        if let v = try p.optionalInt("simplicity", in: Abstraction.simplicityRange) { a.simplicity = v }
+        if let v = try p.optionalInt("strokes", in: Abstraction.strokesRange) { a.strokes = v }
         if let v = try p.optionalInt("seed", in: 0...Int.max) { a.seed = UInt64(v) }
         if let v = try p.optionalInt("iterations", in: Abstraction.iterationsRange) { a.iterations = v }
         if let v = try p.optionalInt("simplicityIterations", in: Abstraction.iterationsRange) { a.simplicityIterations = v }
         if let v = try p.optionalInt("augmentations", in: Abstraction.augmentationsRange) { a.augmentations = v }
         if p.object["depth"] == .null { a.depth = nil }
         if let v = try p.optionalInt("depth", in: Abstraction.depthRange) { a.depth = v }
-        if let v = try p.double("strokeWidth") { a.halfWidth = Float(v) }
+        if let v = try p.double("strokeWidth") { a.strokeWidth = Float(v) }
         if let v = try p.double("learningRate") { a.learningRate = Float(v) }
         do { try a.validate(depths: depths) } catch let e as AbstractionError { throw RPCError.invalidParams(e.description) }
         return a

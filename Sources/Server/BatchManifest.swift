@@ -16,7 +16,7 @@ public struct BatchItem: Sendable {
     public var image: String = ""
     public var abstraction = Abstraction()
     public var mask = "auto", background = "auto"
-    public var encoder = PerceptionModels.defaultEncoder
+    public var encoder = EncoderKind.default.rawValue
     public var matrix = false
     /// Why the line cannot run (bad JSON, a missing image field, bad options); reported as a failed item.
     public var problem: String?
@@ -80,7 +80,7 @@ public struct BatchItem: Sendable {
             guard id.utf8.count <= Self.maximumIDBytes else {
                 throw ManifestError("id is \(id.utf8.count) bytes long; the limit is \(Self.maximumIDBytes)")
             }
-            let known = own.union(AbstractionParameters.keys).union(["paths"])
+            let known = own.union(AbstractionParameters.keys)
             if let unknown = o.keys.sorted().first(where: { !known.contains($0) }) {
                 throw ManifestError("unknown option '\(unknown)'")
             }
@@ -92,13 +92,12 @@ public struct BatchItem: Sendable {
             case .bool(let b)?: matrix = b
             case let v?: throw ManifestError("\"matrix\" must be true or false, got \(v.typeName)")
             }
-            guard let profile = EncoderProfile.named(encoder) else {
-                throw ManifestError("encoder must be one of: \(PerceptionModels.encoderNames.joined(separator: ", ")); got '\(encoder)'")
+            guard let profile = EncoderKind(rawValue: encoder).map(EncoderProfile.of) else {
+                throw ManifestError("encoder must be one of: \(EncoderKind.namesList); got '\(encoder)'")
             }
-            let settings = o.filter { AbstractionParameters.keys.contains($0.key) || $0.key == "paths" }
+            let settings = o.filter { AbstractionParameters.keys.contains($0.key) }
             do {
-                abstraction = try AbstractionParameters.apply(settings, to: abstraction, depths: profile.depthRange,
-                                                              aliases: ["paths": "numPaths"])
+                abstraction = try AbstractionParameters.apply(settings, to: abstraction, depths: profile.depthRange)
             } catch let e as RPCError { throw ManifestError(e.message) }
         } catch {
             problem = "line \(line): \(error)"

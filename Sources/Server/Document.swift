@@ -122,9 +122,9 @@ final class Document: @unchecked Sendable {
         try p.only(["uri", "path", "data", "options", "workDoneToken"])
         let options = try p.nested("options")
         try options.only(["mask", "background", "encoder"])
-        let encoderName = try options.optionalString("encoder") ?? PerceptionModels.defaultEncoder
-        guard PerceptionModels.encoderNames.contains(encoderName) else {
-            throw RPCError.invalidParams("options.encoder must be one of: \(PerceptionModels.encoderNames.joined(separator: ", ")); got \(encoderName.debugDescription)")
+        let encoderName = try options.optionalString("encoder") ?? EncoderKind.default.rawValue
+        guard EncoderKind(rawValue: encoderName) != nil else {
+            throw RPCError.invalidParams("options.encoder must be one of: \(EncoderKind.namesList); got \(encoderName.debugDescription)")
         }
         let maskOption = try options.optionalString("mask") ?? "auto"
         let backgroundOption = try options.optionalString("background") ?? "auto"
@@ -435,8 +435,8 @@ func withObject(_ value: JSON, _ edit: (inout [String: JSON]) -> Void) -> JSON {
 }
 
 func abstractionJSON(_ a: Abstraction) -> JSON {
-    ["fidelity": .int(a.fidelity), "simplicity": .int(a.simplicity), "numPaths": .int(a.strokes),
-     "strokeWidth": number(a.halfWidth), "seed": .int(Int(truncatingIfNeeded: a.seed)),
+    ["fidelity": .int(a.fidelity), "simplicity": .int(a.simplicity), "strokes": .int(a.strokes),
+     "strokeWidth": number(a.strokeWidth), "seed": .int(Int(truncatingIfNeeded: a.seed)),
      "iterations": .int(a.iterations), "simplicityIterations": .int(a.simplicityIterations),
      "learningRate": number(a.learningRate), "augmentations": .int(a.augmentations),
      "depth": a.depth.map { .int($0) } ?? .null]

@@ -371,7 +371,7 @@ public final class Server: @unchecked Sendable {
 
     /// An encoder by name: the default from `perceptionModels`, others loaded on first use.
     func encoder(named name: String) throws -> any PerceptualEncoder {
-        if name == PerceptionModels.defaultEncoder { return try perceptionModels().encoder }
+        if name == EncoderKind.default.rawValue { return try perceptionModels().encoder }
         if let e = encoders.withLock({ $0[name] }) { return e }
         do {
             let loaded = try PerceptionModels.loadEncoder(named: name, checkpoints: options.checkpointDirectory)
@@ -400,14 +400,13 @@ public final class Server: @unchecked Sendable {
     func initializeResult() -> JSON {
         var encoders: [JSON] = []
         let store = try? CheckpointStore.locate(options.checkpointDirectory)
-        func present(_ name: String) -> Bool {
-            let file = PerceptionModels.checkpointName(ofEncoder: name) ?? name
-            guard let store, let entry = store.manifest.models.first(where: { $0.name == file }) else { return false }
+        func present(_ checkpoint: String) -> Bool {
+            guard let store, let entry = store.manifest.models.first(where: { $0.name == checkpoint }) else { return false }
             return store.status(of: entry) == .valid
         }
-        for name in PerceptionModels.encoderNames {
-            encoders.append(["name": .string(name), "weightsPresent": .bool(present(name)),
-                             "default": .bool(name == PerceptionModels.defaultEncoder)])
+        for kind in EncoderKind.allCases {
+            encoders.append(["name": .string(kind.rawValue), "weightsPresent": .bool(present(kind.checkpointName)),
+                             "default": .bool(kind == .default)])
         }
         return [
             "capabilities": [
@@ -421,7 +420,7 @@ public final class Server: @unchecked Sendable {
                         "limits": [
                             "maxMessageBytes": .int(options.maxMessageBytes),
                             "maxPixels": .int(ImageFile.defaultMaxPixels),
-                            "numPaths": ["minimum": .int(Abstraction.strokesRange.lowerBound), "maximum": .int(Abstraction.strokesRange.upperBound)],
+                            "strokes": ["minimum": .int(Abstraction.strokesRange.lowerBound), "maximum": .int(Abstraction.strokesRange.upperBound)],
                             "fidelity": ["minimum": .int(Abstraction.fidelityRange.lowerBound), "maximum": .int(Abstraction.fidelityRange.upperBound)],
                             "simplicity": ["minimum": 0, "maximum": .int(SimplicityLevels.maximum)],
                             "iterations": ["minimum": .int(Abstraction.iterationsRange.lowerBound), "maximum": .int(Abstraction.iterationsRange.upperBound)],

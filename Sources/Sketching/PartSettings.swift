@@ -17,5 +17,7 @@ public struct PartSettings: Sendable, Codable, Equatable {
     /// Balance the losses of the compared blocks with GradNorm instead of summing them (the
     /// reference does for the foreground, whose loss has two depths, docs/algorithm.md §4).
     public var gradNorm = false
+    /// The simplicity level's division factor for this part (docs/algorithm.md §5).
+    public var simplicityDivision: Float = SimplicityLevels.backgroundDivision[0]
     public init() {}
 }

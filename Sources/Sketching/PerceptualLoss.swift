@@ -2,73 +2,6 @@ import Foundation
 import Models
 import Tensors
 
-/// Which encoder blocks a fidelity level compares, and with what weights.
-public struct LayerWeights: Sendable, Equatable, Codable {
-    public var weights: [Int: Float]
-    public init(_ weights: [Int: Float]) { self.weights = weights }
-    public var deepest: Int { weights.keys.max() ?? 0 }
-}
-
-/// The default encoder's fidelity levels, precise → loose: pairs of EfficientNet-Lite0 blocks
-/// (on a 224² canvas: 2 and 5 at 56² and 14², 5 and 8 both at 14², 8 and 12 at 14² and 7²,
-/// 12 and 15 both at 7², the last with 320 channels).
-/// Chosen by experiment over four scenes against the earlier 2+5, 5+8, 8+10, 10+14: the
-/// deeper last two levels make each column measurably looser than the one before (recall and
-/// ink, docs/quality.md "Fidelity levels").
-public enum FidelityLevels {
-    public static let efficientNet: [LayerWeights] = [
-        LayerWeights([2: 1, 5: 1]),
-        LayerWeights([5: 1, 8: 1]),
-        LayerWeights([8: 1, 12: 1]),
-        LayerWeights([12: 1, 15: 1]),
-    ]
-
-    /// CLIP ViT-B/32's levels: one block each (docs/algorithm.md §4).
-    public static let clip: [LayerWeights] = [LayerWeights([2: 1]), LayerWeights([7: 1]), LayerWeights([8: 1]), LayerWeights([11: 1])]
-}
-
-/// How the engine uses an encoder: the blocks each fidelity level compares, what the
-/// foreground adds, how features are compared, and which raw depths are allowed.
-public struct EncoderProfile: Sendable {
-    public let fidelityLevels: [LayerWeights]
-    /// Added to the foreground's blocks at every level (CLIP: block 4 at 0.5, docs/algorithm.md §4).
-    public let foregroundExtra: [Int: Float]
-    /// Compare unit-length channel vectors (LPIPS-like, the default encoder) or the raw
-    /// features (CLIP's L2 over every token and channel, docs/algorithm.md §4).
-    public let channelNormalised: Bool
-    public let depthRange: ClosedRange<Int>
-
-    public static func of(_ encoder: any PerceptualEncoder) -> EncoderProfile {
-        named(encoder.name, blocks: encoder.blockCount)
-    }
-
-    /// The profile of an encoder known by name, before its weights are loaded (the full-size
-    /// networks' block counts), e.g. to check a raw depth on the command line.
-    public static func named(_ name: String) -> EncoderProfile? {
-        let blocks = ["efficientnet-lite0": EfficientNetLite0.blockCount, "clip-vit-b32": CLIPVisual.officialLayers][name]
-        return blocks.map { named(name, blocks: $0) }
-    }
-
-    static func named(_ name: String, blocks: Int) -> EncoderProfile {
-        let last = blocks - 1
-        switch name {
-        case "clip-vit-b32":
-            // Blocks 2, 7, 8, 11 (docs/algorithm.md §4); a smaller tower (tests) clamps them to its depth.
-            return EncoderProfile(fidelityLevels: FidelityLevels.clip.map { level in
-                                      LayerWeights(Dictionary(level.weights.map { (min($0.key, last), $0.value) }, uniquingKeysWith: +)) },
-                                  foregroundExtra: [min(4, last): 0.5], channelNormalised: false, depthRange: 0...last)
-        default:
-            return EncoderProfile(fidelityLevels: FidelityLevels.efficientNet, foregroundExtra: [:], channelNormalised: true,
-                                  depthRange: 1...last)
-        }
-    }
-
-    /// The foreground's blocks for a part's `layers`.
-    public func foregroundLayers(_ layers: LayerWeights) -> LayerWeights {
-        LayerWeights(layers.weights.merging(foregroundExtra, uniquingKeysWith: +))
-    }
-}
-
 /// L2 between channel-normalised feature maps (unit length across channels at each
 /// position, as LPIPS does), averaged over positions and images, summed over blocks.
 public enum PerceptualLoss {
@@ -154,18 +87,5 @@ public enum PerceptualLoss {
         var loss: Float = 0, first: Float = 0
         for block in 0..<blocks { loss += partial[2 * block]; first += partial[2 * block + 1] }
         return (loss * scale, df, first * weight / Float(plane))
-    }
-}
-
-/// The simplicity axis's schedule (docs/algorithm.md §5): level i aims the width loss at r₁·2^(−i·div).
-public enum SimplicityLevels {
-    public static let maximum = 7
-    /// Division factors per fidelity level 0…3 (the reference's defaults for layers 2, 8, 11,
-    /// with the comment table's value for the level between).
-    public static let backgroundDivision: [Float] = [0.35, 0.45, 0.5, 0.85]
-    public static let foregroundDivision: [Float] = [0.4, 0.45, 0.5, 0.9]
-
-    public static func ratioFactor(level: Int, division: Float) -> Float {
-        Float(pow(2.0, -Double(level) * Double(division)))
     }
 }

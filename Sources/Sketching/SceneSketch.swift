@@ -25,7 +25,8 @@ public final class SceneSketch: @unchecked Sendable {
     /// its long side `canvas` pixels.
     /// `background`, when given, replaces the inpainted background target (resized to the canvas).
     public init(photo: RGBImage, subjectMask: GrayImage?, background: RGBImage? = nil, encoder: any PerceptualEncoder,
-                settings: PartSettings, canvas: Int? = nil, preparation: TargetPreparation = TargetPreparation()) {
+                abstraction: Abstraction, canvas: Int? = nil, preparation: TargetPreparation = TargetPreparation()) {
+        let settings = abstraction.resolve(EncoderProfile.of(encoder))
         // An encoder with a fixed input (CLIP) sets the canvas: the long side is its side.
         let canvas = canvas ?? encoder.requiredSide ?? 224
         self.photo = photo
@@ -56,28 +57,23 @@ public final class SceneSketch: @unchecked Sendable {
         foregroundTarget = fg
         outsideSubjectPNG = mask.coverage >= Self.minimumSubject ? try? SketchDrawing.outsidePNG(mask) : nil
         if mask.coverage >= Self.minimumSubject {
-            var fgSettings = settings
-            fgSettings.seed = settings.seed &+ 1
-            fgSettings.layers = EncoderProfile.of(encoder).foregroundLayers(settings.layers)
-            fgSettings.gradNorm = true
             foreground = PartSketcher(target: fg, saliency: Saliency.map(fg, encoder: encoder), encoder: encoder,
-                                      settings: fgSettings)
+                                      settings: settings.foreground)
         } else {
             foreground = nil
         }
         self.background = PartSketcher(target: backgroundTarget, saliency: Saliency.map(backgroundTarget, encoder: encoder),
-                                  encoder: encoder, settings: settings)
+                                  encoder: encoder, settings: settings.background)
     }
 
     public var parts: [PartSketcher] { [foreground, background].compactMap { $0 } }
 
-    /// Moves both parts to simplicity level `level` (1…7): ratio r₁·2^(−level·div), with the
-    /// division factor of the reference for this part and fidelity level (docs/algorithm.md §5).
-    public func beginSimplicity(level: Int, fidelity: Int) {
-        if let fg = foreground {
-            fg.beginSimplicity(ratio: fg.firstRatio * SimplicityLevels.ratioFactor(level: level, division: SimplicityLevels.foregroundDivision[fidelity]))
+    /// Moves both parts to simplicity level `level` (1…7): ratio r₁·2^(−level·div), with each
+    /// part's division factor (docs/algorithm.md §5).
+    public func beginSimplicity(level: Int) {
+        for part in parts {
+            part.beginSimplicity(ratio: part.firstRatio * SimplicityLevels.ratioFactor(level: level, division: part.settings.simplicityDivision))
         }
-        background.beginSimplicity(ratio: background.firstRatio * SimplicityLevels.ratioFactor(level: level, division: SimplicityLevels.backgroundDivision[fidelity]))
     }
 
     /// The current output as a value: safe to keep and draw while the optimisation moves on.

@@ -3,72 +3,6 @@ import Imaging
 import Models
 import Vector
 
-/// The abstraction a session draws at, with the run's schedule.
-public struct Abstraction: Codable, Sendable, Equatable {
-    public var fidelity = 0
-    public var simplicity = 0
-    public var strokes = 64
-    public var halfWidth: Float = 1.5
-    public var seed: UInt64 = 0
-    /// Fidelity steps per part.
-    public var iterations = 200
-    /// Steps per part for each simplicity level.
-    public var simplicityIterations = 100
-    /// Adam learning rate of the points MLP (the reference's 1e-4).
-    public var learningRate: Float = 1e-4
-    /// Augmented views per step (the reference's 4).
-    public var augmentations = 4
-    /// A raw encoder block to compare instead of the fidelity level's blocks (nil: the level's).
-    /// The simplicity division factors still follow `fidelity`.
-    public var depth: Int? = nil
-
-    public init() {}
-
-    public static let fidelityRange = 0...3
-    public static let strokesRange = 1...1024
-    public static let iterationsRange = 1...100_000
-    /// No schedule is longer: 2 parts × (the most fidelity steps + 7 levels × the most per level).
-    static let maximumTotalSteps = 2 * (iterationsRange.upperBound * 8)
-    public static let augmentationsRange = 0...16
-    public static let maximumHalfWidth: Float = 20
-    /// Raw depths any encoder accepts (each encoder narrows it: `EncoderProfile.depthRange`).
-    public static let depthRange = 0...(EfficientNetLite0.blockCount - 1)
-
-    /// Throws an error that names the valid range of the first bad value; `depths` is the
-    /// encoder's range of raw depths (by default any encoder's: a session narrows it).
-    public func validate(depths: ClosedRange<Int> = Self.depthRange) throws {
-        func check(_ ok: Bool, _ message: String) throws { if !ok { throw AbstractionError(message) } }
-        try check(Self.fidelityRange.contains(fidelity), "fidelity must be 0…3, got \(fidelity)")
-        try check((0...SimplicityLevels.maximum).contains(simplicity),
-                  "simplicity must be 0…\(SimplicityLevels.maximum), got \(simplicity)")
-        try check(Self.strokesRange.contains(strokes), "strokes must be 1…1024, got \(strokes)")
-        try check(halfWidth > 0 && halfWidth <= Self.maximumHalfWidth && halfWidth.isFinite, "strokeWidth (half-width) must be in (0, 20], got \(halfWidth)")
-        try check(Self.iterationsRange.contains(iterations), "iterations must be 1…100000, got \(iterations)")
-        try check(Self.iterationsRange.contains(simplicityIterations), "simplicityIterations must be 1…100000, got \(simplicityIterations)")
-        try check(learningRate > 0 && learningRate <= 1 && learningRate.isFinite, "learningRate must be in (0, 1], got \(learningRate)")
-        try check(Self.augmentationsRange.contains(augmentations), "augmentations must be 0…16, got \(augmentations)")
-        if let depth {
-            try check(depths.contains(depth), "depth must be an encoder block in \(depths.lowerBound)…\(depths.upperBound), got \(depth)")
-        }
-    }
-
-    func partSettings(_ profile: EncoderProfile) -> PartSettings {
-        var s = PartSettings()
-        s.strokes = strokes
-        s.halfWidth = halfWidth
-        s.layers = depth.map { LayerWeights([$0: 1]) } ?? profile.fidelityLevels[fidelity]
-        s.seed = seed
-        s.learningRate = learningRate
-        s.augmentations = augmentations
-        return s
-    }
-}
-
-public struct AbstractionError: Error, CustomStringConvertible {
-    public let description: String
-    init(_ s: String) { description = s }
-}
-
 /// What `SketchSession.adopt` did with a new abstraction.
 public enum AbstractionChange: String, Sendable, Codable {
     /// Nothing differed.
@@ -113,7 +47,7 @@ public final class SketchSession: @unchecked Sendable {
         self.abstraction = abstraction
         self.encoder = encoder
         scene = SceneSketch(photo: photo, subjectMask: subjectMask, background: background, encoder: encoder,
-                            settings: abstraction.partSettings(profile))
+                            abstraction: abstraction)
     }
 
     /// Switches to `new`, keeping what was learned where the algorithm allows (see `AbstractionChange`).
@@ -132,7 +66,7 @@ public final class SketchSession: @unchecked Sendable {
         guard sameRun == old, new.iterations >= old.iterations else {
             abstraction = new
             scene = SceneSketch(photo: photo, subjectMask: subjectMask, background: background, encoder: encoder,
-                                settings: new.partSettings(profile))
+                                abstraction: new)
             stepsDone = 0
             fidelityEnd = nil
             return .restarted
@@ -205,7 +139,7 @@ public final class SketchSession: @unchecked Sendable {
                     let parts = scene.parts.map { $0.saveState(into: &archive) }
                     fidelityEnd = (parts, archive.blobs)
                 }
-                scene.beginSimplicity(level: level, fidelity: abstraction.fidelity)
+                scene.beginSimplicity(level: level)
             }
             if level > 0 {
                 // This part's steps of a level are consecutive: its `k`-th (1-based) is this one.
@@ -302,7 +236,7 @@ public final class SketchSession: @unchecked Sendable {
     /// The encoder a snapshot was made with (the default for snapshots that do not say).
     public static func encoderName(inSnapshot data: Data) throws -> String {
         let (header, _) = try SnapshotArchive.decode(data, as: Header.self)
-        return header.encoder ?? "efficientnet-lite0"
+        return header.encoder ?? EncoderKind.default.rawValue
     }
 
     /// Rebuilds a session from `snapshot()` bytes; stepping it continues the same run.
@@ -312,7 +246,7 @@ public final class SketchSession: @unchecked Sendable {
         do { try header.abstraction.validate(depths: EncoderProfile.of(encoder).depthRange) } catch let e as AbstractionError {
             throw SnapshotError("the snapshot's abstraction is out of range: \(e.description)")
         }
-        let made = header.encoder ?? "efficientnet-lite0"
+        let made = header.encoder ?? EncoderKind.default.rawValue
         guard made == encoder.name else {
             throw SnapshotError("the snapshot was made with the \(made) encoder; restore it with that encoder (this one is \(encoder.name))")
         }

@@ -10,11 +10,11 @@ struct Batch: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Sketch every image of a JSON Lines manifest, resumably, optionally as one shard of N.",
         discussion: """
-        Each manifest line is an object: {"image": PATH, "id": NAME, "numPaths": 64, "fidelity": 0, \
+        Each manifest line is an object: {"image": PATH, "id": NAME, "strokes": 64, "fidelity": 0, \
         "simplicity": 0, "iterations": 200, "simplicityIterations": 100, "seed": 0, "depth": N, \
-        "strokeWidth": 1.5, "learningRate": 0.0001, "augmentations": 4, \
-        "mask": "auto"|"none"|PATH, "background": "auto"|PATH, "encoder": NAME, "matrix": false} ("paths" is \
-        accepted for "numPaths"; the settings are checked as the server checks them); only "image" is \
+        "strokeWidth": 3, "learningRate": 0.0001, "augmentations": 4, \
+        "mask": "auto"|"none"|PATH, "background": "auto"|PATH, "encoder": NAME, "matrix": false} ("numPaths" \
+        and "paths" are older spellings of "strokes"; the settings are checked as the server checks them); only "image" is \
         required, relative paths are taken from the manifest's folder. Each item is written to \
         OUT/<id>/ by a rename, so it appears whole or not at all; a rerun skips finished items. \
         Failed items get OUT/<id>/error.json and the batch goes on. Exit code 1 if any item failed.

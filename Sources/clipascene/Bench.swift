@@ -101,7 +101,7 @@ struct Bench: ParsableCommand {
     var threads: Int = ComputeThreads.defaultCount()
 
     @Option(help: "Encoder for the encoder component: efficientnet-lite0 or clip-vit-b32 (full size, random weights).")
-    var encoder: String = "efficientnet-lite0"
+    var encoder: String = EncoderKind.default.rawValue
 
     @Flag(help: "Also time PyTorch on the same encoder work in this run (scripts/bench; needs python3 with torch), weights frozen and trainable.")
     var pytorch = false
@@ -144,7 +144,7 @@ struct Bench: ParsableCommand {
         for c in components where !known.contains(c) {
             throw ValidationError("unknown component '\(c)'; choose from: \(known.joined(separator: ", "))")
         }
-        guard ["efficientnet-lite0", "clip-vit-b32"].contains(encoder) else {
+        guard EncoderKind(rawValue: encoder) != nil else {
             throw ValidationError("unknown encoder '\(encoder)'; choose from: efficientnet-lite0, clip-vit-b32")
         }
         let one = Roofline.measure(threads: 1)
@@ -154,7 +154,7 @@ struct Bench: ParsableCommand {
               + String(format: "; FMA peak %.1f / %.1f GFLOP/s", Roofline.fmaPeak(threads: 1), Roofline.fmaPeak(threads: threads)))
         if components.contains("render") { benchRender(roof: one) }
         if components.contains("encoder") {
-            if encoder == "clip-vit-b32" { benchCLIP(roof: all) } else { try benchEncoder(roof: all) }
+            if encoder == EncoderKind.clipViTB32.rawValue { benchCLIP(roof: all) } else { try benchEncoder(roof: all) }
         }
         if components.contains("kernels") { benchKernels(roof: one) }
         if components.contains("mask") { try benchMask(roof: all) }
@@ -193,7 +193,7 @@ extension Bench {
     /// backward to the input, 4 augmented target copies forward (the clean target is cached).
     func benchEncoder(roof: Roofline) throws {
         let store = try CheckpointStore.locate()
-        let net = try EfficientNetLite0(path: try store.verifiedPath(of: "efficientnet-lite0"))
+        let net = try EfficientNetLite0(path: try store.verifiedPath(of: EncoderKind.efficientNetLite0.checkpointName))
         benchEncoderStep(net, title: "EfficientNet-Lite0", depths: [("shallow", 1, 0.24), ("mid", 3, 0.31), ("deep", 6, 0.37)],
                          flopsPerImage: { EfficientNetLite0.flops(height: 224, width: 224, through: $0) }, roof: roof,
                          pytorchScript: "efficientnet_step_pytorch.py")
@@ -310,7 +310,7 @@ extension Bench {
         let photo = try loadPhoto("examples/bull.jpg")
         let (encoder, masker) = try loadModels()
         let mask = try MaskSource.auto.mask(for: photo, masker: masker)
-        let scene = SceneSketch(photo: photo, subjectMask: mask, encoder: encoder, settings: PartSettings())
+        let scene = SceneSketch(photo: photo, subjectMask: mask, encoder: encoder, abstraction: Abstraction())
         ComputeThreads.set(threads)
         let steps = 10
         report("\nsketch step: bull, \(scene.canvasWidth)×\(scene.canvasHeight) canvas, 64 strokes, \(threads) threads, "
@@ -347,7 +347,7 @@ extension Bench {
             let photo = try loadPhoto(path)
             let mask = try MaskSource.auto.mask(for: photo, masker: masker)
             var scene: SceneSketch?
-            let prepare = bestTime(repeats: 3) { scene = SceneSketch(photo: photo, subjectMask: mask, encoder: encoder, settings: PartSettings()) }
+            let prepare = bestTime(repeats: 3) { scene = SceneSketch(photo: photo, subjectMask: mask, encoder: encoder, abstraction: Abstraction()) }
             guard let scene else { continue }
             let step = bestTime(repeats: 3) { scene.background.step() }
             let canvas = photo.resized(width: scene.canvasWidth, height: scene.canvasHeight).clamped()

@@ -12,9 +12,9 @@ func loadPhoto(_ path: String) throws -> RGBImage {
 }
 
 /// An encoder (the default unless named) and the subject masker, from verified weight files.
-func loadModels(encoder name: String = PerceptionModels.defaultEncoder) throws -> (encoder: any PerceptualEncoder, masker: SubjectMasker) {
+func loadModels(encoder name: String = EncoderKind.default.rawValue) throws -> (encoder: any PerceptualEncoder, masker: SubjectMasker) {
     let models = try PerceptionModels.loadDefault()
-    if name == PerceptionModels.defaultEncoder { return (models.encoder, models.masker) }
+    if name == EncoderKind.default.rawValue { return (models.encoder, models.masker) }
     return (try PerceptionModels.loadEncoder(named: name), models.masker)
 }
 

@@ -16,8 +16,11 @@ struct Matrix: ParsableCommand {
     @Argument(help: "A PNG or JPEG photo.")
     var image: String
 
-    @Option(help: "Number of strokes per part.")
-    var paths: Int = 64
+    @Option(name: [.customLong("strokes"), .customLong("paths")], help: "Number of strokes per part (--paths is the older spelling).")
+    var strokes: Int = 64
+
+    @Option(help: "Stroke width in the SVG, in pixels of the 224-pixel canvas.")
+    var strokeWidth: Float = 3
 
     @Option(help: "Fidelity levels (columns), comma-separated.")
     var fidelities: String = "0,1,2,3"
@@ -37,8 +40,8 @@ struct Matrix: ParsableCommand {
     @Option(help: "Output folder.")
     var out: String = "out/matrix"
 
-    @Option(help: "Perceptual encoder (\(PerceptionModels.encoderNames.joined(separator: ", "))).")
-    var encoder: String = PerceptionModels.defaultEncoder
+    @Option(help: "Perceptual encoder (\(EncoderKind.namesList)).")
+    var encoder: String = EncoderKind.default.rawValue
 
     func levels(_ text: String, _ range: ClosedRange<Int>, _ name: String) throws -> [Int] {
         let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
@@ -50,7 +53,8 @@ struct Matrix: ParsableCommand {
 
     func run() throws {
         var base = Abstraction()
-        base.strokes = paths
+        base.strokes = strokes
+        base.strokeWidth = strokeWidth
         base.seed = seed
         base.iterations = iterations
         base.simplicityIterations = simplicityIterations
@@ -60,8 +64,8 @@ struct Matrix: ParsableCommand {
                                            simplicities: try levels(simplicities, 0...SimplicityLevels.maximum, "simplicities"),
                                            base: base)
         } catch let e as AbstractionError { throw ValidationError(e.description) }
-        guard PerceptionModels.encoderNames.contains(encoder) else {
-            throw ValidationError("--encoder must be one of: \(PerceptionModels.encoderNames.joined(separator: ", ")); got '\(encoder)'")
+        guard EncoderKind(rawValue: encoder) != nil else {
+            throw ValidationError("--encoder must be one of: \(EncoderKind.namesList); got '\(encoder)'")
         }
         let photo = try loadPhoto(image)
         let start = Date()

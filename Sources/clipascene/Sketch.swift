@@ -13,8 +13,11 @@ struct Sketch: ParsableCommand {
     @Argument(help: "A PNG or JPEG photo.")
     var image: String
 
-    @Option(help: "Number of strokes.")
-    var paths: Int = 64
+    @Option(name: [.customLong("strokes"), .customLong("paths")], help: "Number of strokes (--paths is the older spelling).")
+    var strokes: Int = 64
+
+    @Option(help: "Stroke width in the SVG, in pixels of the 224-pixel canvas.")
+    var strokeWidth: Float = 3
 
     @Option(help: "Fidelity level 0 (precise) … 3 (loose).")
     var fidelity: Int = 0
@@ -40,8 +43,8 @@ struct Sketch: ParsableCommand {
     @Option(help: "Compare this encoder block (efficientnet-lite0: 1…15, clip-vit-b32: 0…11) instead of the fidelity level's blocks.")
     var depth: Int?
 
-    @Option(help: "Perceptual encoder (\(PerceptionModels.encoderNames.joined(separator: ", "))).")
-    var encoder: String = PerceptionModels.defaultEncoder
+    @Option(help: "Perceptual encoder (\(EncoderKind.namesList)).")
+    var encoder: String = EncoderKind.default.rawValue
 
     @Option(help: "Subject mask: auto (U²-Net-p), none (all background) or a mask image (white = subject).")
     var mask: String = "auto"
@@ -54,7 +57,8 @@ struct Sketch: ParsableCommand {
 
     var abstraction: Abstraction {
         var a = Abstraction()
-        a.strokes = paths
+        a.strokes = strokes
+        a.strokeWidth = strokeWidth
         a.fidelity = fidelity
         a.simplicity = simplicity
         a.seed = seed
@@ -68,8 +72,8 @@ struct Sketch: ParsableCommand {
 
     /// Checked before any model loads, with the engine's own rules and messages.
     func validate() throws {
-        guard let profile = EncoderProfile.named(encoder) else {
-            throw ValidationError("--encoder must be one of: \(PerceptionModels.encoderNames.joined(separator: ", ")); got '\(encoder)'")
+        guard let profile = EncoderKind(rawValue: encoder).map(EncoderProfile.of) else {
+            throw ValidationError("--encoder must be one of: \(EncoderKind.namesList); got '\(encoder)'")
         }
         do { try abstraction.validate(depths: profile.depthRange) } catch let e as AbstractionError { throw ValidationError(e.description) }
     }

@@ -19,7 +19,7 @@ final class BatchCommandTests: XCTestCase {
                 for c in 0..<3 { image[c, x, y] = inside ? 0.1 : 0.9 - Float(c) * 0.1 }
             } }
             try ImageFile.writePNG(image, to: dir.appendingPathComponent("img\(k).png").path)
-            lines.append(#"{"image":"img\#(k).png","paths":4,"iterations":4,"mask":"none"}"#)
+            lines.append(#"{"image":"img\#(k).png","strokes":4,"iterations":4,"mask":"none"}"#)
         }
         let manifest = dir.appendingPathComponent("items.jsonl")
         try lines.joined(separator: "\n").write(to: manifest, atomically: true, encoding: .utf8)

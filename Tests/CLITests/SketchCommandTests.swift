@@ -6,7 +6,7 @@ import TestSupport
 final class SketchCommandTests: XCTestCase {
     func testInvalidParametersNameTheValidRange() throws {
         let bull = repoRoot.appendingPathComponent("examples/bull.jpg").path
-        for (args, phrase) in [(["--paths", "0"], "1…1024"), (["--fidelity", "7"], "0…3"), (["--iterations", "0"], "1…100000"),
+        for (args, phrase) in [(["--strokes", "0"], "1…1024"), (["--paths", "0"], "1…1024"), (["--stroke-width", "0"], "strokeWidth"), (["--fidelity", "7"], "0…3"), (["--iterations", "0"], "1…100000"),
                                (["--learning-rate=-1"], "learningRate must be in (0, 1]"), (["--simplicity", "9"], "0…7"),
                                (["--depth", "16"], "1…15"), (["--encoder", "vgg"], "efficientnet-lite0"),
                                (["--mask", "/nonexistent/mask.png"], "--mask")] {
@@ -27,7 +27,7 @@ final class SketchCommandTests: XCTestCase {
     func testSketchWritesItsFiles() throws {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("sketch-\(UUID())")
         defer { try? FileManager.default.removeItem(at: out) }
-        let r = try runCLI(["sketch", repoRoot.appendingPathComponent("examples/house.jpg").path, "--paths", "8",
+        let r = try runCLI(["sketch", repoRoot.appendingPathComponent("examples/house.jpg").path, "--strokes", "8",
                             "--iterations", "2", "--out", out.path])
         XCTAssertEqual(r.status, 0, r.stderr)
         for f in ["combined.svg", "foreground.svg", "background.svg", "preview.png", "mask.png"] {

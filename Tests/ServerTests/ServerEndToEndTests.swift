@@ -7,7 +7,7 @@ import TestSupport
 let bullPath = repoRoot.appendingPathComponent("examples/bull.jpg").path
 
 /// A short schedule so a whole run takes seconds.
-let quick: JSON = ["iterations": 3, "simplicity": 1, "simplicityIterations": 2, "numPaths": 16]
+let quick: JSON = ["iterations": 3, "simplicity": 1, "simplicityIterations": 2, "strokes": 16]
 
 final class ServerEndToEndTests: XCTestCase {
     func testLifecycleAndExitCodes() throws {

@@ -71,8 +71,8 @@ final class ServerRobustnessTests: XCTestCase {
         try server.initialize()
         _ = try server.request("loadImage", ["uri": "a", "path": .string(bullPath), "options": ["mask": "none"]])
         let cases: [(JSON, String)] = [
-            (["fidelity": 4], "0…3"), (["simplicity": -1], "0…7"), (["numPaths": 0], "1…1024"),
-            (["strokeWidth": 0], "(0, 20]"), (["iterations": 0], "1…100000"), (["learningRate": 2], "(0, 1]"),
+            (["fidelity": 4], "0…3"), (["simplicity": -1], "0…7"), (["strokes": 0], "1…1024"), (["numPaths": 0], "1…1024"),
+            (["strokes": 8, "numPaths": 8], "not both"), (["strokeWidth": 0], "(0, 40]"), (["strokeWidth": 41], "(0, 40]"), (["iterations": 0], "1…100000"), (["learningRate": 2], "(0, 1]"),
             (["augmentations": 17], "0…16"), (["seed": -1], "0…"),
         ]
         for (params, range) in cases {
@@ -81,6 +81,28 @@ final class ServerRobustnessTests: XCTestCase {
             if case .string(let m)? = e["message"] { XCTAssertTrue(m.contains(range), "\(params.text): \(m)") }
         }
         try server.stop()
+    }
+
+    /// One spelling per setting: `strokes`, with `numPaths` and `paths` read as older spellings;
+    /// the reply always says `strokes`, and `strokeWidth` is the SVG's stroke width.
+    func testOlderSpellingsAreReadAsTheSetting() throws {
+        let server = try ServerProcess(framing: .lines)
+        try server.initialize()
+        _ = try server.request("loadImage", ["uri": "a", "path": .string(bullPath), "options": ["mask": "none"]])
+        for alias in ["numPaths", "paths", "strokes"] {
+            let r = try server.request("setAbstraction", ["uri": "a", alias: 12])
+            XCTAssertEqual(r["abstraction"]?["strokes"], .int(12), alias)
+            XCTAssertNil(r["abstraction"]?["numPaths"], alias)
+        }
+        let wide = try server.request("setAbstraction", ["uri": "a", "strokeWidth": 5, "iterations": 1])
+        XCTAssertEqual(wide["abstraction"]?["strokeWidth"], .int(5))
+        _ = try server.request("step", ["uri": "a", "count": 1])
+        guard case .string(let svg)? = try server.request("getSVG", ["uri": "a", "part": "background"])["svg"] else {
+            return XCTFail("no svg")
+        }
+        XCTAssertTrue(svg.contains(#"stroke-width="5""#), "the SVG's width is the setting: \(svg.prefix(600))")
+        try server.stop()
+        XCTAssertEqual(server.schemaProblems, [])
     }
 
     func testBurstOfTenThousandRequestsKeepsMemoryFlat() throws {

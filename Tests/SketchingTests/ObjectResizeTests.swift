@@ -55,9 +55,9 @@ final class ObjectResizeTests: XCTestCase {
         for y in 120..<170 { for x in 30..<80 { let d = Float((x - 55) * (x - 55) + (y - 145) * (y - 145)).squareRoot()
             for c in 0..<3 { photo[c, x, y] = d < 22 ? (d < 12 ? 0.1 : 0.5) : 0.8 } } }
         let subject = mask([(30, 120, 50, 50)])
-        var settings = PartSettings()
+        var settings = Abstraction()
         settings.strokes = 16
-        let scene = SceneSketch(photo: photo, subjectMask: subject, encoder: encoder, settings: settings)
+        let scene = SceneSketch(photo: photo, subjectMask: subject, encoder: encoder, abstraction: settings)
         let resize = try XCTUnwrap(scene.objectResize)
         XCTAssertTrue(resize.box == (30, 120, 50, 50))
         let points = scene.drawing.foreground.flatMap(\.points)

@@ -14,10 +14,10 @@ final class SceneSketchTests: XCTestCase {
         let photo = try ImageFile.decode(path: repoRoot.appendingPathComponent("examples/bull.jpg").path)
         let mask = try ImageFile.decode(path: repoRoot.appendingPathComponent("Tests/Fixtures/bull_mask_u2netp.png").path)
         let subject = GrayImage(width: mask.width, height: mask.height, pixels: Array(mask.pixels[0..<(mask.width * mask.height)]))
-        var settings = PartSettings()
+        var settings = Abstraction()
         settings.strokes = 12
         settings.augmentations = 1
-        let scene = SceneSketch(photo: photo, subjectMask: subject, encoder: encoder, settings: settings, canvas: 64)
+        let scene = SceneSketch(photo: photo, subjectMask: subject, encoder: encoder, abstraction: settings, canvas: 64)
         XCTAssertEqual(scene.canvasWidth, 64)
         XCTAssertNotNil(scene.foreground)
         XCTAssertGreaterThan(scene.subject.coverage, 0.2)
@@ -45,11 +45,11 @@ final class SceneSketchTests: XCTestCase {
     func testBlankPhotoFallsBack() throws {
         let encoder = try requireEncoder()
         let blank = RGBImage(width: 40, height: 30, fill: (1, 1, 1))
-        var settings = PartSettings()
+        var settings = Abstraction()
         settings.strokes = 8
         settings.augmentations = 0
         let scene = SceneSketch(photo: blank, subjectMask: GrayImage(width: 40, height: 30), encoder: encoder,
-                                settings: settings, canvas: 48)
+                                abstraction: settings, canvas: 48)
         XCTAssertNil(scene.foreground)
         XCTAssertEqual(scene.canvasWidth, 48)
         XCTAssertEqual(scene.canvasHeight, 36, "aspect ratio kept")

@@ -126,7 +126,7 @@ final class SketchSessionTests: XCTestCase {
         var a = Abstraction(); a.fidelity = 9; cases.append((a, "fidelity must be 0…3"))
         a = Abstraction(); a.simplicity = -1; cases.append((a, "simplicity must be 0…7"))
         a = Abstraction(); a.strokes = 0; cases.append((a, "strokes must be 1…1024"))
-        a = Abstraction(); a.halfWidth = .nan; cases.append((a, "strokeWidth"))
+        a = Abstraction(); a.strokeWidth = .nan; cases.append((a, "strokeWidth"))
         a = Abstraction(); a.iterations = 0; cases.append((a, "iterations must be 1…100000"))
         for (abstraction, phrase) in cases {
             XCTAssertThrowsError(try SketchSession(photo: photo, subjectMask: mask, encoder: encoder, abstraction: abstraction)) {

@@ -30,10 +30,10 @@ final class TargetPreparationTests: XCTestCase {
         let encoder = try requireEncoder()
         var photo = RGBImage(width: 64, height: 48)
         for y in 0..<48 { for x in 0..<64 { for c in 0..<3 { photo[c, x, y] = 0.05 + 0.2 * Float((x * 7 + y * 3) % 17) / 16 } } }
-        var settings = PartSettings()
+        var settings = Abstraction()
         settings.strokes = 4
         func medianOfBackground(_ preparation: TargetPreparation) -> Float {
-            let scene = SceneSketch(photo: photo, subjectMask: nil, encoder: encoder, settings: settings, canvas: 64,
+            let scene = SceneSketch(photo: photo, subjectMask: nil, encoder: encoder, abstraction: settings, canvas: 64,
                                     preparation: preparation)
             return scene.backgroundTarget.gray.pixels.sorted()[scene.backgroundTarget.planeSize / 2]
         }

@@ -18,7 +18,7 @@ def main() -> None:
         print("server", client.server_info.get("version"), file=sys.stderr)
         info = client.load_image("photo", path=photo)
         print(f"{info['width']}×{info['height']}, subject found: {info['subjectFound']}", file=sys.stderr)
-        client.set_abstraction("photo", fidelity=0, simplicity=0, numPaths=64, iterations=100)
+        client.set_abstraction("photo", fidelity=0, simplicity=0, strokes=64, iterations=100)
 
         def show(value: dict) -> None:
             if value.get("kind") == "report":

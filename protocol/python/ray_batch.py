@@ -23,10 +23,9 @@ sys.path.insert(0, HERE)
 
 import ray  # noqa: E402
 
-# Manifest keys → setAbstraction parameters.
-SETTINGS = {"paths": "numPaths", "fidelity": "fidelity", "simplicity": "simplicity", "iterations": "iterations",
-            "simplicityIterations": "simplicityIterations", "seed": "seed", "depth": "depth",
-            "learningRate": "learningRate", "augmentations": "augmentations"}
+# A manifest names the settings as setAbstraction does (numPaths and paths: older spellings of strokes).
+SETTINGS = {"fidelity", "simplicity", "strokes", "strokeWidth", "seed", "iterations", "simplicityIterations",
+            "learningRate", "augmentations", "depth", "numPaths", "paths"}
 KNOWN = set(SETTINGS) | {"image", "id", "mask", "background", "matrix"}
 
 
@@ -68,7 +67,7 @@ def parse_manifest(path):
             item["mask"] = o.get("mask", "auto") if o.get("mask", "auto") in ("auto", "none") else resolve(o["mask"])
             item["background"] = "auto" if o.get("background", "auto") == "auto" else resolve(o["background"])
             item["matrix"] = bool(o.get("matrix", False))
-            item["settings"] = {SETTINGS[k]: v for k, v in o.items() if k in SETTINGS}
+            item["settings"] = {k: v for k, v in o.items() if k in SETTINGS}
             items.append(item)
     return items
 

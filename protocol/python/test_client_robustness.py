@@ -38,7 +38,7 @@ def alive(process):
 def callbacks_that_raise_or_call_back(image):
     c = new_client()
     c.load_image("doc", path=image, mask="none")
-    c.set_abstraction("doc", iterations=4, numPaths=8)
+    c.set_abstraction("doc", iterations=4, strokes=8)
     # 1. The obvious first callback raises KeyError on the "begin" message (it has no step).
     records = io.StringIO()
     handler = logging.StreamHandler(records)
@@ -66,7 +66,7 @@ def keyboard_interrupt_cancels(image):
     """3. What Jupyter's "Interrupt kernel" does: SIGINT to the process running the cell."""
     c = new_client()
     c.load_image("doc", path=image, mask="none")
-    c.set_abstraction("doc", iterations=5000, numPaths=16)
+    c.set_abstraction("doc", iterations=5000, strokes=16)
     started = threading.Event()
     sent = []
 

@@ -74,7 +74,7 @@ def shipped_client(binary, image):
     assert client.server_info["name"] == "clipascene", client.server_info
     info = client.load_image("doc", path=image, mask="none")
     assert info["width"] > 0 and info["subjectFound"] is False, info
-    client.set_abstraction("doc", iterations=3, numPaths=16)
+    client.set_abstraction("doc", iterations=3, strokes=16)
     seen = []
     result = client.step("doc", 3, on_progress=seen.append)
     assert result["step"] == 3 and result["complete"], result

@@ -5,7 +5,7 @@
 local out = assert(os.getenv('CLIPASCENE_NVIM_OUT'), 'set CLIPASCENE_NVIM_OUT')
 local image = assert(os.getenv('CLIPASCENE_NVIM_IMAGE'), 'set CLIPASCENE_NVIM_IMAGE')
 local cs = require('clipascene')
-cs.setup({ mask = 'none', abstraction = { numPaths = 8, iterations = 3 },
+cs.setup({ mask = 'none', abstraction = { strokes = 8, iterations = 3 },
            args = { 'serve', '--no-snapshots', '--state-dir', out .. '/state' } })
 local report = { checks = {} }
 

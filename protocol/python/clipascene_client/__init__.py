@@ -460,7 +460,7 @@ class Client:
         return self.request("loadImage", params, **kw)
 
     def set_abstraction(self, uri: str, **settings: Any) -> dict:
-        """settings: fidelity, simplicity, numPaths, strokeWidth, seed, iterations,
+        """settings: fidelity, simplicity, strokes, strokeWidth, seed, iterations,
         simplicityIterations, learningRate, augmentations, depth."""
         return self.request("setAbstraction", {"uri": uri, **settings})
 

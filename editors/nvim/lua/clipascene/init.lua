@@ -7,7 +7,7 @@ local M = {}
 M.config = {
   cmd = os.getenv('CLIPASCENE_BIN') or 'clipascene',
   args = { 'serve' },
-  -- Settings sent with setAbstraction after each load (numPaths, iterations, fidelity, ...).
+  -- Settings sent with setAbstraction after each load (strokes, iterations, fidelity, ...).
   abstraction = {},
   -- loadImage options: mask 'auto' | 'none' | a mask image's path.
   mask = 'auto',
