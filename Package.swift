@@ -31,19 +31,22 @@ let package = Package(
         .target(name: "Models", dependencies: ["Tensors", "Imaging"], swiftSettings: fastMath),
         // Layer 6: the CLIPascene engine.
         .target(name: "Sketching", dependencies: ["Tensors", "Imaging", "Vector", "Models"], swiftSettings: fastMath),
-        // Layer 7: the JSON-RPC engine over stdio.
-        .target(name: "Server", dependencies: ["Imaging", "Vector", "Models", "Sketching"], swiftSettings: fastMath),
+        // Layer 7: the JSON-RPC engine over stdio: the JSON-RPC framing and errors, the
+        // protocol's types, and the server (lifecycle, documents, scheduling).
+        .target(name: "JSONRPC", swiftSettings: fastMath),
+        .target(name: "ServerProtocol", dependencies: ["JSONRPC"], swiftSettings: fastMath),
+        .target(name: "Server", dependencies: ["JSONRPC", "ServerProtocol", "Imaging", "Vector", "Models", "Sketching"], swiftSettings: fastMath),
         // Layer 8: the executable.
         .executableTarget(
             name: "clipascene",
             dependencies: [
-                "Tensors", "Imaging", "Vector", "Models", "Sketching", "Server",
+                "Tensors", "Imaging", "Vector", "Models", "Sketching", "JSONRPC", "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastMath),
         // Every parser of outside bytes as a libFuzzer target (scripts/fuzz builds it with
         // -D FUZZING); built plainly it replays inputs, which the tests use for regressions.
-        .executableTarget(name: "clipascene-fuzz", dependencies: ["Imaging", "Vector", "Models", "Sketching", "Server"],
+        .executableTarget(name: "clipascene-fuzz", dependencies: ["Imaging", "Vector", "Models", "Sketching", "JSONRPC", "Server"],
                           swiftSettings: fastMath),
         // What the test targets share: the repository root, fixtures, the encoder loaded once,
         // deterministic values, the executable (never a stale one), missing set-up as a skip
@@ -55,7 +58,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TestSupport"]),
         .testTarget(name: "SketchingTests", dependencies: ["Sketching", "Models", "Vector", "Imaging", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Imaging", "TestSupport"]),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "Imaging", "TestSupport"]),
+        .testTarget(name: "ServerTests", dependencies: ["JSONRPC", "ServerProtocol", "Server", "Imaging", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,23 +1,19 @@
+import JSONRPC
+import ServerProtocol
 import Sketching
 
 /// Reading abstraction settings from a JSON object, with one set of names, types and ranges
 /// for the server's `setAbstraction` and the batch manifest: a wrong type, a fraction, a
 /// negative seed or a number out of range is an error naming the field, never coerced.
 public enum AbstractionParameters {
-    /// The setting names and their older spellings (`Abstraction.settingNames`, `.aliases`).
-    public static let keys = Set(Abstraction.settingNames).union(Abstraction.aliases.keys)
+    /// The setting names and their older spellings (`SetAbstractionParams`).
+    public static let keys = Set(SetAbstractionParams.settingNames).union(SetAbstractionParams.aliases.keys)
 
     /// Applies the settings present in `object` to `base` and validates the result (`depths`:
     /// the encoder's raw block range). An older spelling (`numPaths`, `paths`) stands for its
     /// setting. Throws an `RPCError` (-32602) naming the field.
     public static func apply(_ object: [String: JSON], to base: Abstraction, depths: ClosedRange<Int> = Abstraction.depthRange) throws -> Abstraction {
-        var fields = object
-        for (alias, key) in Abstraction.aliases.sorted(by: { $0.key < $1.key }) {
-            if let v = fields.removeValue(forKey: alias) {
-                if fields[key] != nil { throw RPCError.invalidParams("give \(key) or \(alias), not both") }
-                fields[key] = v
-            }
-        }
+        let fields = try SetAbstractionParams.resolvingAliases(object)
         let p = try Params(.object(fields))
         var a = base
         if let v = try p.optionalInt("fidelity", in: Abstraction.fidelityRange) { a.fidelity = v }

@@ -1,4 +1,5 @@
 import Foundation
+import JSONRPC
 
 /// One heavy job on the cores at a time, first come first served. Long jobs call `yield()`
 /// between optimisation steps so another document's steps can interleave.

@@ -1,6 +1,8 @@
 import Foundation
+import JSONRPC
 import Imaging
 import Models
+import ServerProtocol
 import Sketching
 
 public struct ServerOptions: Sendable {
@@ -73,7 +75,9 @@ public final class Server: @unchecked Sendable {
             // LSP's showMessage: editors show it to the user; 1 = error, 3 = info.
             let message = error.map { "clipascene: \($0). Automatic snapshots are not being saved." }
                 ?? "clipascene: automatic snapshots are being saved again."
-            self?.notify("window/showMessage", ["type": .int(error == nil ? 3 : 1), "message": .string(message)])
+            guard let params = try? ShowMessageParams(type: error == nil ? ShowMessageParams.info : ShowMessageParams.error,
+                                                      message: message).json() else { return }
+            self?.notify("window/showMessage", params)
         }
     }
 
@@ -464,14 +468,13 @@ public final class Server: @unchecked Sendable {
         terminationSource = source
     }
 
-    func status() -> JSON {
-        var snapshots: [String: JSON] = ["enabled": .bool(state.enabled), "healthy": .bool(state.lastError.current == nil)]
-        if let error = state.lastError.current { snapshots["error"] = .string(error) }
-        return [
-            "version": .string(options.version),
-            "documents": .array(openDocuments.filter(\.isVisible).map { $0.statusJSON() }),
-            "stateDirectory": .string(state.path),
-            "snapshots": .object(snapshots),
-        ]
+    func status() -> Status {
+        let error = state.lastError.current
+        return Status(version: options.version, documents: openDocuments.filter(\.isVisible).map(\.status),
+                      stateDirectory: state.path, snapshots: SnapshotHealth(enabled: state.enabled, healthy: error == nil, error: error))
     }
+}
+
+extension Server: DocumentServices {
+    var snapshotInterval: Double { options.snapshotInterval }
 }

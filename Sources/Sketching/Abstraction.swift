@@ -3,7 +3,7 @@ import Models
 
 /// The abstraction a sketch is drawn at, with the run's schedule: what a client sets through
 /// `setAbstraction`, the command line or a batch manifest line, each setting under one name
-/// (`settingNames`; older spellings in `aliases`).
+/// (the property's; the wire's older spellings are in `SetAbstractionParams.aliases`).
 public struct Abstraction: Sendable, Equatable {
     /// Fidelity level, precise → loose (docs/algorithm.md §4).
     public var fidelity = 0
@@ -26,13 +26,6 @@ public struct Abstraction: Sendable, Equatable {
     public var depth: Int? = nil
 
     public init() {}
-
-    /// The settings' names, the same on the wire, in a batch manifest and (as --kebab-case)
-    /// on the command line.
-    public static let settingNames = ["fidelity", "simplicity", "strokes", "strokeWidth", "seed", "iterations",
-                                      "simplicityIterations", "learningRate", "augmentations", "depth"]
-    /// Older spellings, still accepted: alias → setting name.
-    public static let aliases = ["numPaths": "strokes", "paths": "strokes"]
 
     public static let fidelityRange = 0...3
     public static let simplicityRange = 0...SimplicityLevels.maximum

@@ -1,3 +1,4 @@
+import JSONRPC
 import ArgumentParser
 import Foundation
 import Server

@@ -1,3 +1,4 @@
+import JSONRPC
 import XCTest
 import Server
 

@@ -1,3 +1,4 @@
+import JSONRPC
 import XCTest
 import Server
 
@@ -68,5 +69,46 @@ final class MessageReaderTests: XCTestCase {
         var reader = MessageReader(limit: 100)
         let got = Array("hello\n".utf8).withUnsafeBytes { reader.feed($0) }
         if case .malformed(_, let f)? = got.first { XCTAssertNil(f) } else { XCTFail("\(got)") }
+    }
+}
+
+/// The test client's reader (ClientFramingReader) and the server's read the same valid
+/// streams alike, in both framings and at any read size; the client's refuses bad headers.
+final class ClientFramingReaderTests: XCTestCase {
+    func messages(_ n: Int) -> [JSON] {
+        (0..<n).map { i in ["jsonrpc": "2.0", "id": .int(i), "result": ["text": .string(String(repeating: "é", count: i * 37 % 300))]] }
+    }
+
+    func testAgreesWithTheServersReader() {
+        for framing in [Framing.headers, .lines] {
+            let sent = messages(40)
+            var stream: [UInt8] = []
+            for m in sent {
+                let body = m.serialized
+                stream += framing == .lines ? body + [0x0A] : Array("Content-Length: \(body.count)\r\n\r\n".utf8) + body
+            }
+            for chunk in [1, 7, 64, 4096] {
+                var ours = ClientFramingReader(framing: framing)
+                var theirs = MessageReader(limit: 1 << 20)
+                var a: [JSON] = [], b: [JSON] = []
+                for start in stride(from: 0, to: stream.count, by: chunk) {
+                    let piece = Array(stream[start..<min(stream.count, start + chunk)])
+                    for r in ours.feed(piece) { if case .success(let m) = r { a.append(m) } else { XCTFail("\(r)") } }
+                    for r in piece.withUnsafeBytes({ theirs.feed($0) }) { if case .message(let m, _) = r { b.append(m) } }
+                }
+                XCTAssertEqual(a, sent, "\(framing), chunks of \(chunk)")
+                XCTAssertEqual(b, sent, "\(framing), chunks of \(chunk)")
+            }
+        }
+    }
+
+    func testRefusesBadHeaders() {
+        for bad in ["Content-Length: 2x\r\n\r\n{}", "Content-Length: 2\r\nContent-Length: 2\r\n\r\n{}", "Content-Type: x\r\n\r\n{}",
+                    "garbage\r\n\r\n{}"] {
+            var r = ClientFramingReader(framing: .headers)
+            let out = r.feed(Array(bad.utf8))
+            XCTAssertEqual(out.count, 1, bad)
+            if case .success = out.first { XCTFail("accepted \(bad.debugDescription)") }
+        }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import JSONRPC
 import XCTest
 import Imaging
 import Server

@@ -209,26 +209,26 @@ public struct MessageReader: Sendable {
 }
 
 /// Writes framed messages to a file descriptor, one whole message at a time.
-final class MessageWriter: @unchecked Sendable {
+public final class MessageWriter: @unchecked Sendable {
     private let fd: Int32
     private let lock = NSLock()
     private var framing: Framing?
     /// Called once when the pipe is gone (the client went away).
-    let onBrokenPipe: @Sendable () -> Void
+    public let onBrokenPipe: @Sendable () -> Void
 
-    init(fd: Int32, onBrokenPipe: @escaping @Sendable () -> Void) {
+    public init(fd: Int32, onBrokenPipe: @escaping @Sendable () -> Void) {
         self.fd = fd
         self.onBrokenPipe = onBrokenPipe
     }
 
     /// The first message read fixes the framing of everything written back.
-    func adopt(_ f: Framing) {
+    public func adopt(_ f: Framing) {
         lock.lock()
         if framing == nil { framing = f }
         lock.unlock()
     }
 
-    func send(_ message: JSON) {
+    public func send(_ message: JSON) {
         let body = message.serialized
         lock.lock()
         defer { lock.unlock() }
