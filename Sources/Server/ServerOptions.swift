@@ -1,0 +1,25 @@
+import Foundation
+
+/// How `clipascene serve` was started: limits, the snapshot folder and its rules, the weights.
+public struct ServerOptions: Sendable {
+    /// Largest message accepted, in bytes; larger ones are answered with an error and skipped.
+    public var maxMessageBytes = 64 << 20
+    /// Where automatic snapshots go (see `StateFolder`).
+    public var stateDirectory = StateFolder.defaultPath()
+    /// Seconds between automatic snapshots during a long `step` (0: only at the end of each request).
+    public var snapshotInterval: Double = 10
+    /// Checkpoint folder (nil: `CheckpointStore.locate`'s search).
+    public var checkpointDirectory: String? = nil
+    public var version = "0"
+    /// Scripts over pipes: every request of a document, reads included, is answered in the
+    /// order sent, and the end of input finishes everything queued, then exits 0.
+    public var ordered = false
+    /// Automatic snapshots (`--no-snapshots` turns them off).
+    public var snapshots = true
+    /// The state folder's retention rule, applied at start-up: snapshots older than this go…
+    public var snapshotMaxAge: Double = 7 * 24 * 3600
+    /// …then the oldest until the folder holds at most this many bytes.
+    public var snapshotMaxBytes = 2 << 30
+
+    public init() {}
+}
