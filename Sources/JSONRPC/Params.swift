@@ -49,6 +49,15 @@ public struct Params {
         has(key) ? try int(key, in: range) : nil
     }
 
+    /// Any integer (a whole number written as a fraction, 3.0, counts), or nil when absent;
+    /// for values whose range the caller checks.
+    public func optionalInteger(_ key: String) throws -> Int? {
+        guard let v = object[key], v != .null else { return nil }
+        if case .int(let i) = v { return i }
+        if case .double(let d) = v, d == d.rounded(), abs(d) < 1e15 { return Int(d) }
+        throw RPCError.invalidParams("\(name(key)) must be an integer, got \(v.text)")
+    }
+
     public func double(_ key: String) throws -> Double? {
         guard let v = object[key], v != .null else { return nil }
         switch v {

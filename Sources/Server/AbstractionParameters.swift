@@ -16,15 +16,16 @@ public enum AbstractionParameters {
         let fields = try SetAbstractionParams.resolvingAliases(object)
         let p = try Params(.object(fields))
         var a = base
-        if let v = try p.optionalInt("fidelity", in: Abstraction.fidelityRange) { a.fidelity = v }
-        if let v = try p.optionalInt("simplicity", in: Abstraction.simplicityRange) { a.simplicity = v }
-        if let v = try p.optionalInt("strokes", in: Abstraction.strokesRange) { a.strokes = v }
-        if let v = try p.optionalInt("seed", in: 0...Int.max) { a.seed = UInt64(v) }
-        if let v = try p.optionalInt("iterations", in: Abstraction.iterationsRange) { a.iterations = v }
-        if let v = try p.optionalInt("simplicityIterations", in: Abstraction.iterationsRange) { a.simplicityIterations = v }
-        if let v = try p.optionalInt("augmentations", in: Abstraction.augmentationsRange) { a.augmentations = v }
+        // Types here; ranges once, in Abstraction.validate below.
+        if let v = try p.optionalInteger("fidelity") { a.fidelity = v }
+        if let v = try p.optionalInteger("simplicity") { a.simplicity = v }
+        if let v = try p.optionalInteger("strokes") { a.strokes = v }
+        if let v = try p.optionalInt("seed", in: 0...Int.max) { a.seed = UInt64(v) }   // a seed is any non-negative integer
+        if let v = try p.optionalInteger("iterations") { a.iterations = v }
+        if let v = try p.optionalInteger("simplicityIterations") { a.simplicityIterations = v }
+        if let v = try p.optionalInteger("augmentations") { a.augmentations = v }
         if p.object["depth"] == .null { a.depth = nil }
-        if let v = try p.optionalInt("depth", in: Abstraction.depthRange) { a.depth = v }
+        if let v = try p.optionalInteger("depth") { a.depth = v }
         if let v = try p.double("strokeWidth") { a.strokeWidth = Float(v) }
         if let v = try p.double("learningRate") { a.learningRate = Float(v) }
         do { try a.validate(depths: depths) } catch let e as AbstractionError { throw RPCError.invalidParams(e.description) }
