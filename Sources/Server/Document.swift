@@ -48,7 +48,9 @@ final class Document: @unchecked Sendable {
 
     // Touched only on `queue`.
     var session: SketchSession?
-    var abstraction = Abstraction()
+    /// The settings the next loadImage starts from: the latest setAbstraction's, kept when a
+    /// new image is loaded into the document (the session holds the ones it runs with).
+    var loadSettings = Abstraction()
     var closed = false
     var lastSnapshot = Date()
     var snapshotDirty = false
@@ -74,7 +76,7 @@ final class Document: @unchecked Sendable {
     func reopen() {
         guard closed else { return }
         closed = false
-        abstraction = Abstraction()
+        loadSettings = Abstraction()
     }
 
     /// On `queue`: writes the latest state if a snapshot is still owed (shutdown, SIGTERM).

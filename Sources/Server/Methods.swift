@@ -76,7 +76,7 @@ extension Document {
             let encoder = try server.encoder(named: encoderName)
             do {
                 return try SketchSession(photo: photo, subjectMask: mask, background: background, encoder: encoder,
-                                         abstraction: abstraction)
+                                         abstraction: loadSettings)
             } catch let e as AbstractionError {
                 throw RPCError.invalidParams("for the \(encoderName) encoder: \(e.description)")
             }
@@ -121,9 +121,9 @@ extension Document {
         let q = try SetAbstractionParams(r.params)
         // Raw depths depend on the document's encoder; before an image is loaded, any encoder's.
         let depths = session.map { EncoderProfile.of($0.encoder).depthRange } ?? Abstraction.depthRange
-        let a = try AbstractionParameters.apply(q.settings, to: session?.abstraction ?? abstraction, depths: depths)
+        let a = try AbstractionParameters.apply(q.settings, to: session?.abstraction ?? loadSettings, depths: depths)
         guard !closed else { throw server.unknownDocument(uri) }
-        abstraction = a
+        loadSettings = a
         var change = AbstractionChange.unchanged
         if let session {
             busy.withLock { $0 = "setAbstraction" }
@@ -261,7 +261,7 @@ extension Document {
             }
         }
         self.session = session
-        abstraction = session.abstraction
+        loadSettings = session.abstraction
         publish(session)
         lastSnapshot = Date()
         return try RestoreResult(uri: uri, path: path, facts: Self.describe(session), step: session.stepsDone,
