@@ -142,44 +142,40 @@ extension PartSketcher {
     // MARK: 2. Views
 
     /// The sketch's clean and warped views and the target's warped views, normalised per
-    /// channel. The ink is gray, so each sketch view warps one plane (not three identical
-    /// ones); views run on the workers.
+    /// channel. The ink is gray, so each sketch view warps one plane (not three identical ones).
     func makeViews(_ raster: Raster, warps: [Warp]) -> StepViews {
-        let plane = width * height, views = warps.count
+        StepViews(sketch: normalisedViews(of: raster.image, planes: 1, warps: warps, withClean: true),
+                  target: warps.isEmpty ? nil : normalisedViews(of: target.pixels, planes: 3, warps: warps, withClean: false),
+                  warps: warps)
+    }
+
+    /// Views of a canvas-sized image (1 gray plane, or 3), channel-major [3][view][plane] in the
+    /// encoder's normalisation: the image itself first if `withClean`, then one per warp. Views
+    /// run on the workers, each into its own planes.
+    func normalisedViews(of image: [Float], planes: Int, warps: [Warp], withClean: Bool) -> FeatureMap {
+        let plane = width * height, batch = warps.count + (withClean ? 1 : 0)
         let mean = normalisation.mean, std = normalisation.std
-        var sketch = [Float](unspecified: 3 * (views + 1) * plane)   // [3][batch][plane]
-        var targetViews = [Float](unspecified: 3 * views * plane)
-        raster.image.withUnsafeBufferPointer { ib in target.pixels.withUnsafeBufferPointer { tb in
-        sketch.withUnsafeMutableBufferPointer { sb in targetViews.withUnsafeMutableBufferPointer { vb in
-            guard let image0 = ib.baseAddress, let photo0 = tb.baseAddress, let sketch0 = sb.baseAddress else { return }
-            let (image, photo) = (UncheckedSendable(image0), UncheckedSendable(photo0))
-            let (out, outTarget) = (UncheckedSendable(sketch0), UncheckedSendable(vb.baseAddress))
-            parallelFor(2 * views + 1) { jobs in
-                var warped = [Float](unspecified: 3 * plane)
-                /// One plane in channel c's normalisation.
-                func normalise(_ src: UnsafePointer<Float>, channel c: Int, into dst: UnsafeMutablePointer<Float>) {
-                    for i in 0..<plane { dst[i] = (src[i] - mean[c]) / std[c] }
-                }
+        var out = [Float](unspecified: 3 * batch * plane)
+        image.withUnsafeBufferPointer { ib in out.withUnsafeMutableBufferPointer { ob in
+            guard let i0 = ib.baseAddress, let o0 = ob.baseAddress else { return }
+            let (source, views) = (UncheckedSendable(i0), UncheckedSendable(o0))
+            parallelFor(batch) { jobs in
+                var warped = [Float](unspecified: planes * plane)
                 warped.withUnsafeMutableBufferPointer { wb in
                     guard let scratch = wb.baseAddress else { return }
-                    for job in jobs {
-                        if job <= views {   // sketch view `job` (0 is the clean canvas)
-                            let v = job
-                            if v > 0 { warps[v - 1].apply(image.value, planes: 1, into: scratch) }
-                            let gray = v == 0 ? image.value : UnsafePointer(scratch)
-                            for c in 0..<3 { normalise(gray, channel: c, into: out.value + (c * (views + 1) + v) * plane) }
-                        } else if let outTarget = outTarget.value {   // target view job − views − 1, all three planes
-                            let v = job - views - 1
-                            warps[v].apply(photo.value, planes: 3, into: scratch)
-                            for c in 0..<3 { normalise(scratch + c * plane, channel: c, into: outTarget + (c * views + v) * plane) }
+                    for v in jobs {
+                        let w = withClean ? v - 1 : v   // the warp of view v, −1 for the clean view
+                        if w >= 0 { warps[w].apply(source.value, planes: planes, into: scratch) }
+                        let view = w >= 0 ? UnsafePointer(scratch) : source.value
+                        for c in 0..<3 {
+                            let src = view + (planes == 1 ? 0 : c * plane), dst = views.value + (c * batch + v) * plane
+                            for i in 0..<plane { dst[i] = (src[i] - mean[c]) / std[c] }
                         }
                     }
                 }
             }
-        } } } }
-        return StepViews(sketch: FeatureMap(channels: 3, batch: views + 1, height: height, width: width, data: sketch),
-                         target: views > 0 ? FeatureMap(channels: 3, batch: views, height: height, width: width, data: targetViews) : nil,
-                         warps: warps)
+        } }
+        return FeatureMap(channels: 3, batch: batch, height: height, width: width, data: out)
     }
 
     /// Backward of the sketch views: ∂L/∂canvas from ∂L/∂(normalised views). Each view's
