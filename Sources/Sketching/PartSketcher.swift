@@ -109,7 +109,10 @@ public final class PartSketcher: @unchecked Sendable {
     public func step(count: Int = 1, evaluating: Bool = false) -> Float {
         for i in 0..<count {
             let drawing = evaluating && i == count - 1 && simplicity != nil ? sampledOutput : nil
-            singleStep(drawRandomness())
+            let clock = DispatchTime.now().uptimeNanoseconds
+            let randomness = drawRandomness()
+            _ = timings.record("views", since: clock)   // drawing the warps is part of making the views
+            singleStep(randomness)
             if let drawing, var simp = simplicity {
                 simp.evaluations.append(LevelEvaluation(losses: lastBlockLosses + [simp.lastKeepProbability], drawing: drawing))
                 simplicity = simp
