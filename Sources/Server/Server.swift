@@ -379,40 +379,22 @@ public final class Server: @unchecked Sendable {
     // MARK: Lifecycle
 
     func initializeResult() -> JSON {
-        var encoders: [JSON] = []
         let store = try? CheckpointStore.locate(options.checkpointDirectory)
         func present(_ checkpoint: String) -> Bool {
             guard let store, let entry = store.manifest.models.first(where: { $0.name == checkpoint }) else { return false }
             return store.status(of: entry) == .valid
         }
-        for kind in EncoderKind.allCases {
-            encoders.append(["name": .string(kind.rawValue), "weightsPresent": .bool(present(kind.checkpointName)),
-                             "default": .bool(kind == .default)])
-        }
-        return [
-            "capabilities": [
-                "experimental": [
-                    "clipascene": [
-                        "methods": .array(Self.methodNames.map { .string($0) }),
-                        "notifications": ["$/progress"],
-                        "encoders": .array(encoders),
-                        "subjectMaskWeightsPresent": .bool(present("u2netp")),
-                        "framings": ["headers", "lines"],
-                        "limits": [
-                            "maxMessageBytes": .int(options.maxMessageBytes),
-                            "maxPixels": .int(ImageFile.defaultMaxPixels),
-                            "strokes": ["minimum": .int(Abstraction.strokesRange.lowerBound), "maximum": .int(Abstraction.strokesRange.upperBound)],
-                            "fidelity": ["minimum": .int(Abstraction.fidelityRange.lowerBound), "maximum": .int(Abstraction.fidelityRange.upperBound)],
-                            "simplicity": ["minimum": 0, "maximum": .int(SimplicityLevels.maximum)],
-                            "iterations": ["minimum": .int(Abstraction.iterationsRange.lowerBound), "maximum": .int(Abstraction.iterationsRange.upperBound)],
-                        ],
-                        "stateDirectory": .string(state.path),
-                        "snapshotIntervalSeconds": .double(options.snapshotInterval),
-                    ],
-                ],
-            ],
-            "serverInfo": ["name": "clipascene", "version": .string(options.version)],
-        ]
+        let engine = EngineCapabilities(
+            methods: Self.methodNames,
+            encoders: EncoderKind.allCases.map { EncoderAvailability(name: $0.rawValue, weightsPresent: present($0.checkpointName),
+                                                                     isDefault: $0 == .default) },
+            subjectMaskWeightsPresent: present("u2netp"),
+            limits: Limits(maxMessageBytes: options.maxMessageBytes, maxPixels: ImageFile.defaultMaxPixels,
+                           strokes: Abstraction.strokesRange, fidelity: Abstraction.fidelityRange,
+                           simplicity: Abstraction.simplicityRange, iterations: Abstraction.iterationsRange),
+            stateDirectory: state.path, snapshotIntervalSeconds: options.snapshotInterval)
+        // Every part of it is a plain value: encoding cannot fail.
+        return (try? InitializeResult(engine: engine, version: options.version).json()) ?? .null
     }
 
     /// `shutdown`: cancels everything running, waits for each document's queue to drain and

@@ -79,6 +79,15 @@ final class ProtocolTypesTests: XCTestCase {
             XCTAssertEqual(Set(ProgressValue.wireNames[k] ?? []), properties(kind).all, k)
         }
         XCTAssertEqual(Set(ShowMessageParams.wireNames), paramNames(try method("window/showMessage")))
+        // initialize: the result, the engine's capabilities, an encoder, the limits, a range.
+        let initialize = try method("initialize")["result"]?["schema"]
+        XCTAssertEqual(Set(InitializeResult.wireNames), properties(initialize).all)
+        XCTAssertEqual(Set(InitializeResult.ServerInfo.wireNames), properties(initialize?["properties"]?["serverInfo"]).all)
+        let engine = initialize?["properties"]?["capabilities"]?["properties"]?["experimental"]?["properties"]?["clipascene"]
+        XCTAssertEqual(Set(EngineCapabilities.wireNames), properties(engine).all)
+        XCTAssertEqual(Set(EncoderAvailability.wireNames), properties(engine?["properties"]?["encoders"]?["items"]).all)
+        XCTAssertEqual(Set(Limits.wireNames), properties(engine?["properties"]?["limits"]).all)
+        XCTAssertEqual(Set(IntegerRange.wireNames), properties(schemas["Range"]).all)
     }
 
     /// Every wire setting reaches the engine's Abstraction (and each alias its setting).
