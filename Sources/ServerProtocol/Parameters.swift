@@ -44,14 +44,15 @@ public struct SetAbstractionParams: MethodParameters {
     /// Older spellings: alias → setting.
     public static let aliases = ["numPaths": "strokes", "paths": "strokes"]
     public static let names = ["uri"] + settingNames + aliases.keys.sorted()
-    /// The settings given, aliases resolved to their setting names.
+    /// The settings as given (older spellings included: the reader of the settings,
+    /// `resolvingAliases`, turns them into their setting names).
     public var settings: [String: JSON]
 
     public init(_ p: Params) throws {
         try p.only(Set(Self.names))
         var fields = p.object
         fields["uri"] = nil
-        settings = try Self.resolvingAliases(fields)
+        settings = fields
     }
 
     /// `object` with each older spelling replaced by its setting's name (both at once is an error).

@@ -35,7 +35,6 @@ struct DrawnWidths {
 struct StepViews {
     let sketch: FeatureMap
     let target: FeatureMap?
-    let warps: [Warp]
 }
 
 /// Phase 3's result: the encoder's passes over both batches (the sketch's kept for backward).
@@ -93,7 +92,7 @@ extension PartSketcher {
         clock = timings.record("loss", since: clock)
         lastBlockLosses = losses.cleanPerBlock.keys.sorted().map { losses.cleanPerBlock[$0] ?? 0 }
         let backward = { (gradients: [Int: FeatureMap]) in
-            self.strokeGradients(gradients, encoded: encoded, warps: views.warps, raster: drawn.raster)
+            self.strokeGradients(gradients, encoded: encoded, warps: randomness.warps, raster: drawn.raster)
         }
         if simplicity == nil && settings.gradNorm && losses.gradients.count > 1 {
             updatePointsBalancingBlocks(drawn, losses, backward: backward)
@@ -145,8 +144,7 @@ extension PartSketcher {
     /// channel. The ink is gray, so each sketch view warps one plane (not three identical ones).
     func makeViews(_ raster: Raster, warps: [Warp]) -> StepViews {
         StepViews(sketch: normalisedViews(of: raster.image, planes: 1, warps: warps, withClean: true),
-                  target: warps.isEmpty ? nil : normalisedViews(of: target.pixels, planes: 3, warps: warps, withClean: false),
-                  warps: warps)
+                  target: warps.isEmpty ? nil : normalisedViews(of: target.pixels, planes: 3, warps: warps, withClean: false))
     }
 
     /// Views of a canvas-sized image (1 gray plane, or 3), channel-major [3][view][plane] in the
@@ -226,12 +224,12 @@ extension PartSketcher {
     /// target's features cached at the start), in the same [C][view][plane] layout.
     func compare(_ encoded: EncodedViews) -> BlockLosses {
         var out = BlockLosses()
-        let views = settings.augmentations
         for (block, weight) in settings.layers.weights {
             let s = encoded.sketch.features(at: block)
+            let views = s.batch - 1   // the clean view first, then the augmented ones
             var t = s
             let cols = s.plane
-            let clean = cleanTargetFeatures[block] ?? FeatureMap(zeros: s.channels, batch: 1, height: s.height, width: s.width)
+            guard let clean = cleanTargetFeatures[block] else { preconditionFailure("block \(block)'s target features were not cached") }
             let targetFeatures = encoded.target?.features(at: block)   // laid out on each call: once per block
             t.data.withUnsafeMutableBufferPointer { tb in clean.data.withUnsafeBufferPointer { cb in
                 guard let tp = tb.baseAddress, let cp = cb.baseAddress else { return }

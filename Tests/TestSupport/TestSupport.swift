@@ -49,7 +49,12 @@ extension SeededRandom {
 /// The built executable the CLI and server tests run: $CLIPASCENE_BIN, else this test
 /// build's configuration's. It fails when the binary is older than any source file, so a
 /// test never passes or fails on a stale build.
-public func clipasceneBinary() throws -> String {
+public func clipasceneBinary() throws -> String { try locatedBinary.get() }
+
+/// Found and checked once per test process (the CLI tests run the binary hundreds of times).
+private let locatedBinary = Result { try locateBinary() }
+
+private func locateBinary() throws -> String {
     if let env = ProcessInfo.processInfo.environment["CLIPASCENE_BIN"] { return env }
     #if DEBUG
     let configuration = "debug"
