@@ -97,6 +97,12 @@ struct Bench: ParsableCommand {
     @Option(help: "quality: compare this raw encoder block instead of the fidelity level's blocks.")
     var depth: Int?
 
+    @Flag(help: "quality: measure each photo's drawing along the run (precision, recall, loss against wall time) under each --candidates schedule, with a plot per photo.")
+    var curve = false
+
+    @Option(help: "quality --curve: schedules to compare, name:key=value,… separated by ';' (keys: the settings' wire names, e.g. fast:learningRate=1e-3,iterations=60). Default: the default settings.")
+    var candidates: String = "default:iterations=200"
+
     @Option(help: "Threads for the timed work (default: all cores).")
     var threads: Int = ComputeThreads.defaultCount()
 
@@ -129,6 +135,16 @@ struct Bench: ParsableCommand {
                     throw ValidationError("--\(option) takes comma-separated levels, e.g. 0,1,2,3; got '\(text)'")
                 }
                 return values.compactMap { $0 }
+            }
+            if curve {
+                guard let rsvg = QualityBenchmark.which("rsvg-convert") else {
+                    throw UserFacingError(description: "bench quality renders with rsvg-convert: install it (apt-get install librsvg2-bin)")
+                }
+                let list: [QualityCurve.Candidate]
+                do { list = try QualityCurve.parseCandidates(candidates, base: a) } catch let e as AbstractionError {
+                    throw ValidationError(e.description)
+                }
+                return try QualityCurve(photos: photos, out: out, candidates: list).run(rsvg: rsvg, models: try loadModels())
             }
             let f = try levels(fidelities, "fidelities"), s = try levels(simplicities, "simplicities")
             if f.count == 1 && s.count == 1 { a.fidelity = f[0]; a.simplicity = s[0] }   // one sketch at that abstraction
