@@ -94,6 +94,30 @@ final class Document: @unchecked Sendable {
                                    level: session.levelStarted, complete: session.isComplete,
                                    abstraction: session.abstraction)
         published.withLock { $0 = state }
+        releaseReaders()
+    }
+
+    /// Reads waiting for the document's first published state (guarded by its own lock).
+    private let waitingReaders = Locked<[@Sendable () -> Void]>([])
+
+    /// Runs `read` once the document has a published state, or when the request that was to
+    /// make one has finished without it: at once if it already has one.
+    func whenPublished(_ read: @escaping @Sendable () -> Void) {
+        let now = waitingReaders.withLock { waiting -> Bool in
+            if published.current != nil { return true }
+            waiting.append(read)
+            return false
+        }
+        if now { read() }
+    }
+
+    /// Runs the waiting reads (after a publish, or after any queued request of the document ends).
+    func releaseReaders() {
+        let waiting = waitingReaders.withLock { w -> [@Sendable () -> Void] in
+            defer { w = [] }
+            return w
+        }
+        for read in waiting { read() }
     }
 
     /// The published state; reads wait for a queued load, so none left means the document is gone.

@@ -196,15 +196,21 @@ public final class Server: @unchecked Sendable {
             let uri: String
             do { uri = try params.string("uri") } catch let e as RPCError { return respond(id: id, error: e) } catch { return }
             guard let document = document(uri: uri) else { return respond(id: id, error: unknownDocument(uri)) }
-            if options.ordered || document.published.current == nil {
+            if options.ordered {
                 enqueue(request, on: document, uri: uri) { try body(document, request) }
             } else {
                 inFlight.withLock { $0[id.text] = (flag, uri, method) }
-                reads.async { [self] in
-                    defer { _ = inFlight.withLock { $0.removeValue(forKey: id.text) } }
-                    if flag.isCancelled { return respond(id: id, error: flag.error("\(method) was cancelled before it started")) }
-                    answer(request) { try body(document, request) }
+                // A document still loading answers as soon as its first drawing is published
+                // (or its load fails), not after the work queued behind the load.
+                document.whenPublished { [self] in
+                    reads.async { [self] in
+                        defer { _ = inFlight.withLock { $0.removeValue(forKey: id.text) } }
+                        if flag.isCancelled { return respond(id: id, error: flag.error("\(method) was cancelled before it started")) }
+                        answer(request) { try body(document, request) }
+                    }
                 }
+                // Nothing queued that could publish: answer now (no reader waits forever).
+                if documents.withLock({ _ in document.queued == 0 }) { document.releaseReaders() }
             }
         case .document(let creates, let body):
             let uri: String
@@ -265,6 +271,7 @@ public final class Server: @unchecked Sendable {
 
     /// After each queued request: a document with no session and nothing queued is forgotten.
     private func finished(_ document: Document) {
+        document.releaseReaders()   // a failed load: they answer that the document is unknown
         let empty = !document.hasSession
         documents.withLock { docs in
             document.queued -= 1

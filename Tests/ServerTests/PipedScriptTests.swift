@@ -75,4 +75,41 @@ final class PipedScriptTests: XCTestCase {
         XCTAssertEqual(reply["result"]?["step"], .int(0), reply.text)
         try server.stop()
     }
+
+    /// A getSVG sent while the photo loads is answered when the load ends, with the first
+    /// strokes, not after the step queued behind the load (issue 23): the replies' order says so.
+    func testGetSVGDuringALoadDoesNotWaitForTheStepQueuedBehindIt() throws {
+        let server = try ServerProcess(framing: .lines)
+        try server.initialize()
+        let load = server.call("loadImage", ["uri": "a", "path": .string(bullPath), "options": ["mask": "none"]])
+        let step = server.call("step", ["uri": "a", "count": 40])
+        let svg = server.call("getSVG", ["uri": "a"])
+        let status = server.call("getStatus")
+        let svgReply = try server.response(to: svg)
+        XCTAssertEqual(svgReply["result"]?["step"], .int(0), svgReply.text)
+        guard case .string(let xml)? = svgReply["result"]?["svg"] else { return XCTFail("no svg: \(svgReply.text)") }
+        XCTAssertTrue(xml.contains("<path"), "the first drawing has strokes")
+        XCTAssertNotNil(try server.response(to: load)["result"])
+        XCTAssertEqual(try server.response(to: step)["result"]?["stepsRun"], .int(40))
+        _ = try server.response(to: status)
+        let order = server.messages.compactMap { $0["id"] }
+        // The step-0 drawing (not an unknown-document error) shows the read waited for the load;
+        // it may be answered just before the load's own reply, once the document is published.
+        guard let svgAt = order.firstIndex(of: svg), let stepAt = order.firstIndex(of: step)
+        else { return XCTFail("replies missing") }
+        XCTAssertLessThan(svgAt, stepAt, "the read does not wait for the step queued after the load")
+        try server.stop()
+    }
+
+    /// A getSVG for a load that fails is answered with the unknown-document error, not left waiting.
+    func testGetSVGDuringAFailingLoadIsAnswered() throws {
+        let server = try ServerProcess(framing: .lines)
+        try server.initialize()
+        let load = server.call("loadImage", ["uri": "b", "path": "/nonexistent/photo.png"])
+        let svg = server.call("getSVG", ["uri": "b"])
+        XCTAssertNotNil(try server.response(to: load)["error"])
+        let reply = try server.response(to: svg, timeout: 30)
+        XCTAssertNotNil(reply["error"], reply.text)
+        try server.stop()
+    }
 }
