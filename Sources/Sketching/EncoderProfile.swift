@@ -5,6 +5,11 @@ public struct LayerWeights: Sendable, Equatable, Codable {
     public var weights: [Int: Float]
     public init(_ weights: [Int: Float]) { self.weights = weights }
     public var deepest: Int { weights.keys.max() ?? 0 }
+    /// The blocks shallow to deep: the order losses over blocks are added in. A dictionary's
+    /// own order changes from one process to the next (Swift seeds its hashing per process).
+    public var inBlockOrder: [(block: Int, weight: Float)] {
+        weights.sorted { $0.key < $1.key }.map { (block: $0.key, weight: $0.value) }
+    }
 }
 
 /// The default encoder's fidelity levels, precise → loose: pairs of EfficientNet-Lite0 blocks

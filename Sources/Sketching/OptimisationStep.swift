@@ -224,7 +224,7 @@ extension PartSketcher {
     /// target's features cached at the start), in the same [C][view][plane] layout.
     func compare(_ encoded: EncodedViews) -> BlockLosses {
         var out = BlockLosses()
-        for (block, weight) in settings.layers.weights {
+        for (block, weight) in settings.layers.inBlockOrder {
             let s = encoded.sketch.features(at: block)
             let views = s.batch - 1   // the clean view first, then the augmented ones
             var t = s

@@ -41,8 +41,13 @@ public struct Tensor: Sendable, Equatable {
 }
 
 /// C = alpha · op(A) · op(B) + beta · C on raw row-major buffers, through OpenBLAS.
-/// op(A) is M×K, op(B) is K×N, C is M×N. Large products are split into column blocks
-/// (or row blocks when N is small) across the compute threads.
+/// op(A) is M×K, op(B) is K×N, C is M×N. Large products are cut into `productParts` column
+/// blocks (or row blocks when N is small), which the compute threads share.
+///
+/// Where a product is cut changes its bits: OpenBLAS's Haswell kernels compute the last
+/// columns of each call in another order than the rest (measured: a 300×49×576 product cut
+/// at column 32 differs from the whole in 2,184 values). So the cut depends on the shape
+/// alone, never on the thread count, and one thread or two draw the same sketch.
 public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
                   alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                   b: UnsafePointer<Float>, ldb: Int,
@@ -54,8 +59,7 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
         return
     }
     let work = Double(m) * Double(n) * Double(k)
-    let threads = ComputeThreads.count
-    guard threads > 1, work > 4e6 else {
+    guard work > 4e6 else {
         sgemmSerial(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                     b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         return
@@ -63,7 +67,7 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
     let (ap, bp, cp) = (UncheckedSendable(a), UncheckedSendable(b), UncheckedSendable(c))
     if n >= m {
         // Column blocks of B and C, multiples of 16 for the kernels' sake.
-        let parts = threads
+        let parts = productParts
         let width = ((n + parts - 1) / parts + 15) / 16 * 16
         parallelFor(parts) { range in
             for p in range {
@@ -75,7 +79,7 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
             }
         }
     } else {
-        let parts = threads
+        let parts = productParts
         let height = (m + parts - 1) / parts
         parallelFor(parts) { range in
             for p in range {
@@ -89,6 +93,10 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
     }
 }
 
+/// How many blocks a large product is cut into: the machines this engine is made for have two
+/// cores. A constant, so that the thread count does not change the arithmetic (see `sgemm`).
+public let productParts = 2
+
 /// y += alpha · x, elementwise (BLAS saxpy: eight lanes, where the plain loop over two
 /// arrays stays scalar).
 public func axpy(_ alpha: Float, _ x: [Float], into y: inout [Float]) {
@@ -100,11 +108,50 @@ public func axpy(_ alpha: Float, _ x: [Float], into y: inout [Float]) {
     } }
 }
 
-/// Σ |x| (BLAS sasum; a Swift `reduce` over floats cannot be vectorised, as it may not
-/// reorder the additions).
+/// Σ |x| in an order fixed by the index alone, so the same values give the same bits wherever
+/// they sit in memory and on every CPU. Not BLAS sasum: OpenBLAS 0.3.21's AVX-512 and Haswell
+/// kernels first add single values up to an alignment boundary, so their rounding followed
+/// the array's address, and a sketch drifted between two runs (docs/determinism.md).
+///
+/// Four eight-lane accumulators take values 32 at a time from index 0 (a leftover chunk of
+/// eight goes to the accumulator its position names, zero-filled past the end); then the
+/// accumulators are added 0+1+2+3 and the lanes 0…7, in that order.
+public func absoluteSum(_ x: UnsafeBufferPointer<Float>) -> Float {
+    guard let p = x.baseAddress else { return 0 }
+    let n = x.count
+    let magnitude = SIMD8<UInt32>(repeating: 0x7FFF_FFFF)
+    @inline(__always) func abs8(_ v: SIMD8<Float>) -> SIMD8<Float> {
+        unsafeBitCast(unsafeBitCast(v, to: SIMD8<UInt32>.self) & magnitude, to: SIMD8<Float>.self)
+    }
+    var acc = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
+    var i = 0
+    while i + 32 <= n {
+        acc.0 += abs8(loadPartial(p + i, 8))
+        acc.1 += abs8(loadPartial(p + i + 8, 8))
+        acc.2 += abs8(loadPartial(p + i + 16, 8))
+        acc.3 += abs8(loadPartial(p + i + 24, 8))
+        i += 32
+    }
+    var chunk = 0
+    while i < n {
+        let v = abs8(loadPartial(p + i, min(8, n - i)))
+        switch chunk {
+        case 0: acc.0 += v
+        case 1: acc.1 += v
+        default: acc.2 += v
+        }
+        chunk += 1
+        i += 8
+    }
+    let lanes = ((acc.0 + acc.1) + acc.2) + acc.3
+    var sum: Float = 0
+    for lane in 0..<8 { sum += lanes[lane] }
+    return sum
+}
+
+/// Σ |x| of an array (see the buffer version).
 public func absoluteSum(_ x: [Float]) -> Float {
-    _ = ComputeThreads.blasConfigured
-    return x.withUnsafeBufferPointer { xb in xb.baseAddress.map { cblas_sasum(Int32(xb.count), $0, 1) } ?? 0 }
+    x.withUnsafeBufferPointer { absoluteSum($0) }
 }
 
 @inline(__always)

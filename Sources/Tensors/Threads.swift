@@ -31,8 +31,9 @@ public enum ComputeThreads {
     }
 
     /// Splitting products across our own workers (OpenBLAS single-threaded) instead of
-    /// letting OpenBLAS thread them. Off: measured here, concurrent OpenBLAS calls from two
-    /// threads serialise on a lock inside the library.
+    /// letting OpenBLAS thread them. Off (`CLIPASCENE_SPLIT_GEMM=0`, for measurements only):
+    /// concurrent OpenBLAS calls from two threads serialise on a lock inside the library, and
+    /// OpenBLAS cuts products by its thread count, so a drawing then depends on it.
     static let splitProducts = getenvString("CLIPASCENE_SPLIT_GEMM") != "0"
 
     /// Gives OpenBLAS the thread budget (or one thread when we split products ourselves).

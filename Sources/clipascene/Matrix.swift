@@ -3,6 +3,7 @@ import Foundation
 import Imaging
 import Models
 import Sketching
+import Tensors
 import Vector
 
 struct Matrix: ParsableCommand {
@@ -81,8 +82,8 @@ struct Matrix: ParsableCommand {
         })
         progress?.finish()
         try ImageFile.writePNG(matrix.contactSheet(cells), to: "\(out)/matrix.png")
-        FileHandle.standardError.write(Data(String(format: "%d × %d matrix in %.0f s; wrote %@/matrix.png and %d SVGs\n",
+        FileHandle.standardError.write(Data(String(format: "%d × %d matrix in %.0f s on OpenBLAS's %@ kernels; wrote %@/matrix.png and %d SVGs\n",
                                                    matrix.simplicities.count, matrix.fidelities.count,
-                                                   Date().timeIntervalSince(start), out, cells.count).utf8))
+                                                   Date().timeIntervalSince(start), BLASKernels.current, out, cells.count).utf8))
     }
 }

@@ -103,9 +103,9 @@ struct Sketch: ParsableCommand {
         try writeSketchFiles(drawing, mask: mask, to: out)
         let omitted = drawing.omittedStrokes == 0 ? ""
             : "; \(drawing.omittedStrokes) stroke\(drawing.omittedStrokes == 1 ? "" : "s") collapsed to dots or off the page left out"
-        let summary = String(format: "subject %@; prepared in %.1f s, %d steps in %.1f s%@; wrote %@/{combined,foreground,background}.svg, preview.png, mask.png\n",
+        let summary = String(format: "subject %@; prepared in %.1f s, %d steps in %.1f s on OpenBLAS's %@ kernels%@; wrote %@/{combined,foreground,background}.svg, preview.png, mask.png\n",
                              scene.foreground == nil ? "not found (all background)" : String(format: "covers %.0f%%", scene.subject.coverage * 100),
-                             prepared.timeIntervalSince(started), done, Date().timeIntervalSince(prepared), omitted, out)
+                             prepared.timeIntervalSince(started), done, Date().timeIntervalSince(prepared), BLASKernels.current, omitted, out)
         FileHandle.standardError.write(Data(summary.utf8))
     }
 }

@@ -24,8 +24,18 @@ struct UserFacingError: Error, CustomStringConvertible {
     let description: String
 }
 
-
+// Before anything else: one OpenBLAS kernel set on every CPU, so a seed draws the same bytes
+// everywhere (may restart the process; see BLASKernels).
+if let warning = BLASKernels.pinForReproducibility() {
+    FileHandle.standardError.write(Data("clipascene: \(warning)\n".utf8))
+}
 ComputeThreads.apply()
 // Before any thread allocates: the heap policy (one arena, no trimming) must come first.
 ComputeThreads.keepLargeAllocations()
+// For the determinism tests: a throwaway allocation of this many bytes (at most 1 MiB) moves
+// every later array to other addresses, so two processes lay out their heaps differently.
+if let text = ProcessInfo.processInfo.environment["CLIPASCENE_HEAP_SHIFT"], let bytes = Int(text), (1...(1 << 20)).contains(bytes),
+   let block = malloc(bytes) {
+    memset(block, 1, bytes)   // touched, so it cannot be elided; never freed, on purpose
+}
 CLIPascene.main()

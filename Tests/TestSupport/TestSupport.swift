@@ -87,3 +87,19 @@ func newestSource() -> (path: String, date: Date)? {
     }
     return newest
 }
+
+/// The OpenBLAS kernel sets this CPU can execute, by the names `OPENBLAS_CORETYPE` takes:
+/// Sandybridge (AVX) everywhere the release build runs, Haswell and Zen (AVX2 and FMA) too,
+/// SkylakeX where AVX-512 is present and Cooperlake where AVX-512 BF16 is too.
+public func runnableKernelSets() -> [String] {
+    let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+    let flagsLine = info.split(separator: "\n").first { $0.hasPrefix("flags") } ?? ""
+    let flags = Set(flagsLine.split(separator: " ").map(String.init))
+    var sets = ["Sandybridge"]
+    if flags.isSuperset(of: ["avx2", "fma"]) { sets += ["Haswell", "Zen"] }
+    if flags.isSuperset(of: ["avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd"]) {
+        sets.append("SkylakeX")
+        if flags.contains("avx512_bf16") { sets.append("Cooperlake") }
+    }
+    return sets
+}
