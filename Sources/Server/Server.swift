@@ -42,6 +42,11 @@ public final class Server: @unchecked Sendable {
     /// Requests that only read published state (getSVG, getPreview, getStatus, shutdown's wait):
     /// answered in order here, off the thread that reads stdin.
     private let reads = DispatchQueue(label: "clipascene.reads")
+    /// Requests read and not yet answered (what `exit` and the end of input wait for).
+    let ledger = AnswerLedger()
+    /// How long `exit` or the end of input after `shutdown` waits for the answers still owed.
+    /// Shutdown cancels running work, which stops within a step, so this is only a bound.
+    static let answerWait = 60.0
 
     public init(options: ServerOptions, input: Int32 = 0, output: Int32 = 1) {
         self.options = options
@@ -80,7 +85,7 @@ public final class Server: @unchecked Sendable {
                     handle(json)
                 case .malformed(let error, let framing):
                     if let framing { writer.adopt(framing) }
-                    respond(id: .null, error: error)
+                    refuse(id: .null, error: error)
                 }
             }
         }
@@ -89,10 +94,32 @@ public final class Server: @unchecked Sendable {
             waitForDocuments()
             reads.sync {}
             stopAndSave()
-            _exit(0)
+            finish(code: ledger.waitUntilSettled(seconds: Self.answerWait) ? 0 : 1)
         }
-        // The client is gone: nobody can read an answer, so stop now (snapshots already on disk stay).
-        _exit(phase.current == .shutDown ? 0 : 1)
+        // After `shutdown`: its answer and every one owed before it go out first.
+        if phase.current == .shutDown { finishAfterShutdown() }
+        // The client closed its end without `shutdown`: stop now (snapshots already on disk
+        // stay); a script piped in that ended early is told how to get its answers.
+        let owed = ledger.count
+        if owed > 0 && isatty(input) == 0 {
+            FileHandle.standardError.write(Data(("clipascene serve: input ended with \(owed) request(s) unanswered and no shutdown; "
+                + "to run a script of requests to the end, pipe it to `clipascene serve --ordered`, or end it with shutdown\n").utf8))
+        }
+        finish(code: 1)
+    }
+
+    /// Exits 0 once `shutdown` and every request read before it are answered; 1 (saying which
+    /// are missing) if they are not within `answerWait`.
+    func finishAfterShutdown() -> Never {
+        if ledger.waitUntilSettled(seconds: Self.answerWait) { finish(code: 0) }
+        FileHandle.standardError.write(Data("clipascene serve: \(ledger.count) request(s) still unanswered after \(Int(Self.answerWait)) s; exiting 1\n".utf8))
+        finish(code: 1)
+    }
+
+    /// Snapshots queued reach the disk, then the process ends.
+    func finish(code: Int32) -> Never {
+        state.flush()
+        _exit(code)
     }
 
     // MARK: Messages
@@ -100,15 +127,15 @@ public final class Server: @unchecked Sendable {
     func handle(_ message: JSON) {
         guard case .object(let o) = message else {
             if case .array = message {
-                return respond(id: .null, error: .invalidRequest("batches are not supported; send one message at a time"))
+                return refuse(id: .null, error: .invalidRequest("batches are not supported; send one message at a time"))
             }
-            return respond(id: .null, error: .invalidRequest("a message must be a JSON object, got \(message.typeName)"))
+            return refuse(id: .null, error: .invalidRequest("a message must be a JSON object, got \(message.typeName)"))
         }
         let id = o["id"]
         if let id {
             switch id {
             case .string, .int, .largeInteger, .double, .null: break
-            default: return respond(id: .null, error: .invalidRequest("id must be a string or a number, got \(id.typeName)"))
+            default: return refuse(id: .null, error: .invalidRequest("id must be a string or a number, got \(id.typeName)"))
             }
         }
         guard let methodValue = o["method"] else {
@@ -117,25 +144,27 @@ public final class Server: @unchecked Sendable {
                 if let id, let resolve = outgoing.withLock({ $0.removeValue(forKey: id.text) }) { resolve(message) }
                 return
             }
-            return respond(id: id ?? .null, error: .invalidRequest("a request needs a \"method\" (a string)"))
+            return refuse(id: id ?? .null, error: .invalidRequest("a request needs a \"method\" (a string)"))
         }
         guard case .string(let method) = methodValue else {
-            return respond(id: id ?? .null, error: .invalidRequest("method must be a string, got \(methodValue.typeName)"))
+            return refuse(id: id ?? .null, error: .invalidRequest("method must be a string, got \(methodValue.typeName)"))
         }
         if let version = o["jsonrpc"], version != "2.0" {
-            return respond(id: id ?? .null, error: .invalidRequest("jsonrpc must be \"2.0\", got \(version.text)"))
+            return refuse(id: id ?? .null, error: .invalidRequest("jsonrpc must be \"2.0\", got \(version.text)"))
         }
         guard let id else { return notification(method, o["params"]) }
         let params: Params
-        do { params = try Params(o["params"]) } catch let e as RPCError { return respond(id: id, error: e) } catch { return }
+        do { params = try Params(o["params"]) } catch let e as RPCError { return refuse(id: id, error: e) } catch { return }
         request(id: id, method: method, params: params)
     }
 
     func notification(_ method: String, _ params: JSON?) {
         switch method {
         case "exit":
-            state.flush()
-            _exit(phase.current == .shutDown ? 0 : 1)
+            // LSP: 0 after shutdown, 1 without. After shutdown, its answer (and every answer
+            // owed before it) is written first: a script's last replies are not lost.
+            if phase.current == .shutDown { finishAfterShutdown() }
+            finish(code: 1)
         case "$/cancelRequest":
             guard let id = params?["id"] else { return }
             inFlight.withLock { $0[id.text] }?.flag.cancel(.client)
@@ -150,6 +179,7 @@ public final class Server: @unchecked Sendable {
     }
 
     func request(id: JSON, method: String, params: Params) {
+        ledger.expect(id)
         let current = phase.current
         if method == "initialize" {
             guard current == .uninitialized else { return respond(id: id, error: .invalidRequest("initialize was already called")) }
@@ -300,9 +330,17 @@ public final class Server: @unchecked Sendable {
 
     func respond(id: JSON, result: JSON) {
         writer.send(["jsonrpc": "2.0", "id": id, "result": result])
+        ledger.answered(id)
     }
 
     func respond(id: JSON, error: RPCError) {
+        writer.send(["jsonrpc": "2.0", "id": id, "error": error.json])
+        ledger.answered(id)
+    }
+
+    /// The error answer to a message that never became a request (not JSON, no method, a bad
+    /// id): nothing in the ledger is settled by it, even if it reuses a pending request's id.
+    func refuse(id: JSON, error: RPCError) {
         writer.send(["jsonrpc": "2.0", "id": id, "error": error.json])
     }
 

@@ -7,6 +7,11 @@ import TestSupport
 /// Scripts over pipes: `clipascene serve --ordered < session.jsonl > replies.jsonl`.
 final class PipedScriptTests: XCTestCase {
     func run(_ lines: [JSON], arguments: [String]) throws -> (status: Int32, replies: [JSON]) {
+        let r = try runCapturingErrors(lines, arguments: arguments)
+        return (r.status, r.replies)
+    }
+
+    func runCapturingErrors(_ lines: [JSON], arguments: [String]) throws -> (status: Int32, replies: [JSON], stderr: String) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("piped-\(UUID())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -18,12 +23,72 @@ final class PipedScriptTests: XCTestCase {
         p.standardInput = try FileHandle(forReadingFrom: script)
         let out = Pipe()
         p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
+        let errors = dir.appendingPathComponent("stderr.log")
+        _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
+        let errorHandle = try FileHandle(forWritingTo: errors)
+        p.standardError = errorHandle
         try p.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
+        try errorHandle.close()
         let replies = try String(decoding: data, as: UTF8.self).split(separator: "\n").map { try JSON.parse(String($0)) }
-        return (p.terminationStatus, replies)
+        return (p.terminationStatus, replies, (try? String(contentsOf: errors, encoding: .utf8)) ?? "")
+    }
+
+    static let shutdown: JSON = ["jsonrpc": "2.0", "id": 11, "method": "shutdown"]
+    static let exit: JSON = ["jsonrpc": "2.0", "method": "exit"]
+
+    /// The replies by id; each id answered once.
+    func byID(_ replies: [JSON]) -> [String: JSON] {
+        var out: [String: JSON] = [:]
+        for r in replies { if let id = r["id"] { XCTAssertNil(out[id.text], "id \(id.text) answered twice"); out[id.text] = r } }
+        return out
+    }
+
+    /// LSP's ending, `shutdown` then `exit`, piped into --ordered: every request is answered
+    /// (shutdown after everything queued before it), then the process exits 0. It used to exit
+    /// at `exit` with only initialize's reply written (issue 24, item 1).
+    func testOrderedScriptEndingInShutdownAndExitGetsEveryReply() throws {
+        let (status, replies, stderr) = try runCapturingErrors(Self.session + [Self.shutdown, Self.exit], arguments: ["--ordered"])
+        XCTAssertEqual(status, 0, stderr)
+        let answers = byID(replies)
+        XCTAssertEqual(Set(answers.keys), Set((1...11).map(String.init)), "every request answered: \(replies.map(\.text))")
+        for k in 2...10 { XCTAssertNil(answers["\(k)"]?["error"], "request \(k): \(answers["\(k)"]?.text ?? "")") }
+        XCTAssertEqual(answers["11"]?["result"], .null, "shutdown answers null")
+        XCTAssertEqual(replies.last?["id"], 11, "shutdown is answered last")
+    }
+
+    /// Without --ordered, a script ending in `shutdown` (and `exit`, or not) gets a reply to
+    /// every request read before it: a result, or -32802 with the reason (shutting down);
+    /// shutdown's own reply too; and the process exits 0. It used to exit 0 with only
+    /// initialize's reply (issue 24, item 2).
+    func testScriptEndingInShutdownGetsEveryReplyWithoutOrdered() throws {
+        for ending in [[Self.shutdown], [Self.shutdown, Self.exit]] {
+            let (status, replies, stderr) = try runCapturingErrors(Self.session + ending, arguments: [])
+            XCTAssertEqual(status, 0, stderr)
+            let answers = byID(replies)
+            XCTAssertEqual(Set(answers.keys), Set((1...11).map(String.init)), "every request answered: \(replies.map(\.text))")
+            XCTAssertEqual(answers["11"]?["result"], .null, "shutdown answers null")
+            for k in 2...10 {
+                guard let error = answers["\(k)"]?["error"] else { continue }
+                XCTAssertEqual(error["code"], .int(-32802), "request \(k): \(error.text)")
+                // The reason: the server shutting down, or (steps) a later setAbstraction.
+                let message = error["message"]?.text ?? ""
+                XCTAssertTrue(message.contains("shutting down") || message.contains("superseded"), "request \(k): \(error.text)")
+            }
+        }
+    }
+
+    /// A script that ends without shutdown, not --ordered: the server exits 1 (never 0 having
+    /// dropped a request) and says on stderr how to get every answer; `exit` without shutdown
+    /// exits 1 too, as LSP says.
+    func testScriptEndingEarlyExitsOneAndHintsAtOrdered() throws {
+        let early = try runCapturingErrors(Array(Self.session.prefix(6)), arguments: [])
+        XCTAssertEqual(early.status, 1)
+        XCTAssertTrue(early.stderr.contains("--ordered"), early.stderr)
+        let exitOnly = try runCapturingErrors([Self.session[0], Self.exit], arguments: [])
+        XCTAssertEqual(exitOnly.status, 1)
+        XCTAssertEqual(exitOnly.replies.count, 1, "initialize's reply: \(exitOnly.replies.map(\.text))")
     }
 
     static let session: [JSON] = [
