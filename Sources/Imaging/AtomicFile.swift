@@ -30,7 +30,8 @@ public struct FileWriteError: Error, CustomStringConvertible, Equatable {
 /// path is checked before anything is created, and the temporary file never outlives a failure.
 public enum AtomicFile {
     /// Throws unless `path` can name a regular file: not empty, no NUL byte, not ending in
-    /// "/", "." or "..", and not an existing folder (or a link to one).
+    /// "/", "." or "..", and, if something is there already, a regular file (or a link to
+    /// one): never a folder, a device, a pipe or a socket.
     public static func validate(_ path: String) throws {
         guard !path.isEmpty else { throw FileWriteError(path, "the path is empty") }
         guard !path.utf8.contains(0) else { throw FileWriteError(path, "the path contains a NUL byte") }
@@ -40,8 +41,49 @@ public enum AtomicFile {
         }
         guard last.utf8.count <= 255 - 24 else { throw FileWriteError(path, "the file name is too long") }
         var info = stat()
-        if stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR {
-            throw FileWriteError(path, "it is a folder (or a link to one); give a file name inside it")
+        if stat(path, &info) == 0 {
+            switch info.st_mode & S_IFMT {
+            case S_IFREG: break
+            case S_IFDIR: throw FileWriteError(path, "it is a folder (or a link to one); give a file name inside it")
+            default:
+                // Renaming over it would replace the device, pipe or socket with a plain file.
+                throw FileWriteError(path, "it is \(kindOfFile(info.st_mode)), not a regular file; it is left alone")
+            }
+        }
+    }
+
+    /// Makes `path` a folder to write into, before any work: refuses an existing file, device,
+    /// pipe or socket by name, creates the folder (and its parents) if missing, and checks
+    /// each of `files` inside it could be written.
+    public static func prepareFolder(_ path: String, files: [String] = []) throws {
+        guard !path.isEmpty else { throw FileWriteError(path, "the folder name is empty") }
+        guard !path.utf8.contains(0) else { throw FileWriteError(path, "the path contains a NUL byte") }
+        var info = stat()
+        if stat(path, &info) == 0 {
+            guard info.st_mode & S_IFMT == S_IFDIR else {
+                throw FileWriteError(path, "it is \(kindOfFile(info.st_mode)), not a folder; give a folder to write into (it is created if missing)")
+            }
+        } else {
+            do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
+                let e = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
+                throw FileWriteError(path, "the folder cannot be created (\(e.map { FileWriteError.reason(errno: Int32($0.code)) } ?? "a part of the path is not a folder"))")
+            }
+        }
+        guard access(path, W_OK | X_OK) == 0 else { throw FileWriteError(path, FileWriteError.reason(errno: errno)) }
+        for file in files { try validate(path + "/" + file) }
+    }
+
+    /// What a file system entry is, in words ("a character device", …) from its `st_mode`.
+    static func kindOfFile(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFREG: return "a regular file"
+        case S_IFDIR: return "a folder"
+        case S_IFCHR: return "a character device"
+        case S_IFBLK: return "a block device"
+        case S_IFIFO: return "a named pipe (FIFO)"
+        case S_IFSOCK: return "a socket"
+        case S_IFLNK: return "a symbolic link"
+        default: return "a special file"
         }
     }
 

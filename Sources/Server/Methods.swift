@@ -192,8 +192,11 @@ extension Document {
         } catch let e as AbstractionError { throw RPCError.invalidParams(e.description) }
         let outDir = q.outDir
         if let outDir {
-            do { try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true) } catch {
-                throw RPCError.failed("outDir \(outDir.debugDescription) cannot be created: \(error.localizedDescription)")
+            // Found before any work, as the caller's mistake: a file, device or pipe where the
+            // folder should be, or one of the files to write.
+            let files = matrix.fidelities.flatMap { f in matrix.simplicities.map { "f\(f)_s\($0).svg" } } + ["matrix.png"]
+            do { try AtomicFile.prepareFolder(outDir, files: files) } catch let e as FileWriteError {
+                throw RPCError.invalidParams("outDir: \(e.description)")
             }
         }
         let progress = try Progress(r, server: server)

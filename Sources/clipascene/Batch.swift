@@ -55,7 +55,7 @@ struct Batch: ParsableCommand {
         let base = URL(fileURLWithPath: manifest).deletingLastPathComponent()
         let items = BatchItem.parse(manifest: text, base: base)
         let mine = items.filter { BatchItem.shard(of: $0.id, count: shardCount) == shardIndex }
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try AtomicFile.prepareFolder(out, files: ["summary-\(shardIndex)-of-\(shardCount).jsonl"])
         // A killed run of this shard may have left half-written items under temporary names.
         let myIDs = Set(mine.map(\.id))
         for name in (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? [] where name.hasPrefix(".tmp-") {

@@ -68,11 +68,11 @@ struct Matrix: ParsableCommand {
         guard EncoderKind(rawValue: encoder) != nil else {
             throw ValidationError("--encoder must be one of: \(EncoderKind.namesList); got '\(encoder)'")
         }
+        try AtomicFile.prepareFolder(out, files: matrix.fidelities.flatMap { f in matrix.simplicities.map { "f\(f)_s\($0).svg" } } + ["matrix.png"])
         let photo = try loadPhoto(image)
         let start = Date()
         let (encoder, masker) = try loadModels(encoder: self.encoder)
         let mask = try masker.mask(photo)
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         var progress: ProgressLine? = nil
         let cells = try matrix.run(photo: photo, subjectMask: mask, encoder: encoder, onStep: { done, total, loss in
             if progress == nil { progress = ProgressLine(total: total) }

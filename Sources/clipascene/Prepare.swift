@@ -15,6 +15,7 @@ struct Prepare: ParsableCommand {
     var out: String = "out/prepare"
 
     func run() throws {
+        try AtomicFile.prepareFolder(out, files: ["mask.png", "saliency.png", "prepare.png"])
         let photo = try loadPhoto(image)
         let (encoder, masker) = try loadModels()
         let t0 = Date()
@@ -22,7 +23,6 @@ struct Prepare: ParsableCommand {
         let t1 = Date()
         let saliency = Saliency.map(photo, encoder: encoder)
         let t2 = Date()
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         try ImageFile.writePNG(mask, to: "\(out)/mask.png")
         try ImageFile.writePNG(saliency, to: "\(out)/saliency.png")
         try ImageFile.writePNG(sideBySide([photo, saliency.rgb, mask.rgb]), to: "\(out)/prepare.png")

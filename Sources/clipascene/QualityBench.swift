@@ -46,7 +46,7 @@ struct QualityBenchmark {
         guard let rsvg = Self.which("rsvg-convert") else {
             throw UserFacingError(description: "bench quality renders with rsvg-convert: install it (apt-get install librsvg2-bin)")
         }
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try AtomicFile.prepareFolder(out)
         let models = try loadModels()
         let matrix = try AbstractionMatrix(fidelities: fidelities, simplicities: simplicities, base: abstraction)
         var rows: [Row] = []

@@ -55,7 +55,7 @@ struct QualityCurve {
     }
 
     func run(rsvg: String, models: (encoder: any PerceptualEncoder, masker: SubjectMasker)) throws {
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try AtomicFile.prepareFolder(out)
         var runs: [Run] = []
         for path in photos {
             let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent

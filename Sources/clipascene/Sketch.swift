@@ -79,6 +79,9 @@ struct Sketch: ParsableCommand {
     }
 
     func run() throws {
+        // Where the files go is checked before any work (a file named by --out used to be
+        // found only after the whole optimisation).
+        try AtomicFile.prepareFolder(out, files: SketchPart.allCases.map { "\($0.rawValue).svg" } + ["preview.png", "mask.png"])
         let photo = try loadPhoto(image)
         let backgroundImage: RGBImage?
         do { backgroundImage = try BackgroundSource(background).image() } catch let e as ImageError {
@@ -98,7 +101,6 @@ struct Sketch: ParsableCommand {
         session.step(session.totalSteps, onStep: { progress.update(step: $0, loss: $1) })
         let done = session.stepsDone
         progress.finish()
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let drawing = scene.drawing
         try writeSketchFiles(drawing, mask: mask, to: out)
         let omitted = drawing.omittedStrokes == 0 ? ""

@@ -23,6 +23,36 @@ final class SketchCommandTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("no such file"), r.stderr)
     }
 
+    /// Where the files go is checked before any work, in plain words: a regular file, a pipe
+    /// or a socket given as --out, or a pipe where an output file would go (issue 24, items 4
+    /// and 7: an existing file was found only after the whole optimisation, with a raw
+    /// NSCocoaErrorDomain code).
+    func testOutputPathsAreCheckedBeforeAnyWork() throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("out-check-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let bull = repoRoot.appendingPathComponent("examples/bull.jpg").path
+        let file = scratch + "/a-file"
+        _ = FileManager.default.createFile(atPath: file, contents: Data("x".utf8))
+        var outs = [(file, "a regular file, not a folder")]
+        for (path, kind) in makeSpecialFiles(in: scratch) { outs.append((path, kind)) }
+        let folder = scratch + "/folder"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        XCTAssertEqual(mkfifo(folder + "/combined.svg", 0o644), 0)
+        for command in [["sketch", bull], ["matrix", bull, "--fidelities", "0", "--simplicities", "0"], ["prepare", bull]] {
+            for (out, phrase) in outs + [(folder, "named pipe")] where !(command[0] != "sketch" && out == folder) {
+                let started = Date()
+                let r = try runCLI(command + ["--out", out])
+                XCTAssertEqual(r.status, 1, "\(command[0]) --out \(out)")
+                XCTAssertTrue(r.stderr.contains(phrase), "\(command[0]) --out \(out): \(r.stderr)")
+                XCTAssertFalse(r.stderr.contains("NSCocoaErrorDomain"), r.stderr)
+                XCTAssertLessThan(Date().timeIntervalSince(started), 5, "refused before any work")
+            }
+        }
+        XCTAssertEqual(fileKind(folder + "/combined.svg"), S_IFIFO)
+        XCTAssertEqual(FileManager.default.contents(atPath: file), Data("x".utf8))
+    }
+
     /// A tiny end-to-end run of the command: all five files appear and the SVGs parse.
     func testSketchWritesItsFiles() throws {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("sketch-\(UUID())")

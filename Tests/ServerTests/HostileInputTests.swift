@@ -2,6 +2,7 @@ import Foundation
 import JSONRPC
 import XCTest
 import Server
+import TestSupport
 
 /// Inputs that once took the whole server down or left it in a wrong state: each test sends
 /// the input, then checks the server still answers and the state is right.
@@ -161,6 +162,31 @@ final class HostileInputTests: XCTestCase {
         let saved = try server.request("saveSession", ["uri": "a", "path": .string(work + "/sub/s.clpsnap")])
         XCTAssertEqual(saved["path"], .string(work + "/sub/s.clpsnap"))
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: work + "/sub"), ["s.clpsnap"])
+        try server.stop()
+    }
+
+    /// saveSession and runMatrix's outDir never replace what is not a regular file: a FIFO, a
+    /// socket or a device node (made in a scratch folder) is refused with -32602 naming it,
+    /// and is still there afterwards (issue 24, item 7).
+    func testSpecialFilesAreRefusedAsOutputs() throws {
+        let scratch = dir.appendingPathComponent("special").path
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        let special = makeSpecialFiles(in: scratch)
+        XCTAssertGreaterThanOrEqual(special.count, 2, "a FIFO and a socket at least")
+        let server = try ServerProcess(framing: .lines)
+        try server.initialize()
+        _ = try server.request("loadImage", ["uri": "a", "path": .string(bullPath), "options": ["mask": "none"]])
+        _ = try server.request("setAbstraction", ["uri": "a", "iterations": 1, "strokes": 4])
+        for (path, kind) in special {
+            let before = fileKind(path)
+            let e = try server.error("saveSession", ["uri": "a", "path": .string(path)])
+            XCTAssertEqual(e["code"], .int(-32602), "\(kind): \(e.text)")
+            XCTAssertTrue(e["message"]?.text.contains(kind) ?? false, "\(kind): \(e.text)")
+            XCTAssertEqual(fileKind(path), before, "the \(kind) is still there")
+            let m = try server.error("runMatrix", ["uri": "a", "fidelities": [0], "simplicities": [0], "outDir": .string(path)])
+            XCTAssertEqual(m["code"], .int(-32602), "outDir \(kind): \(m.text)")
+            XCTAssertEqual(fileKind(path), before, "the \(kind) is still there")
+        }
         try server.stop()
     }
 

@@ -103,3 +103,41 @@ public func runnableKernelSets() -> [String] {
     }
     return sets
 }
+
+/// Files that are not regular files, made in `folder` (a scratch folder of the test's, never
+/// the machine's own devices): a named pipe, a unix socket and, where the test may create
+/// device nodes (root), a character device with /dev/null's numbers. Each with the words
+/// the engine uses for it.
+public func makeSpecialFiles(in folder: String) -> [(path: String, kind: String)] {
+    var made: [(String, String)] = []
+    let fifo = folder + "/fifo"
+    if mkfifo(fifo, 0o644) == 0 { made.append((fifo, "named pipe")) }
+    let socketPath = folder + "/socket"
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    if fd >= 0 {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(socketPath.utf8)
+        if bytes.count < MemoryLayout.size(ofValue: address.sun_path) {
+            withUnsafeMutableBytes(of: &address.sun_path) { raw in
+                for (i, b) in bytes.enumerated() { raw[i] = b }
+                raw[bytes.count] = 0
+            }
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            if bound == 0 { made.append((socketPath, "socket")) }
+        }
+        close(fd)
+    }
+    let device = folder + "/device"
+    if mknod(device, S_IFCHR | 0o666, dev_t((1 << 8) | 3)) == 0 {   // makedev(1, 3)
+        made.append((device, "character device")) }
+    return made
+}
+
+/// The kind of what is at `path` (`st_mode & S_IFMT`), without following a final link.
+public func fileKind(_ path: String) -> mode_t {
+    var info = stat()
+    return lstat(path, &info) == 0 ? info.st_mode & S_IFMT : 0
+}
