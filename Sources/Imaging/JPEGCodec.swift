@@ -44,24 +44,31 @@ public enum JPEGCodec {
         let channels = cmyk ? 4 : 3
         var buffer = [UInt8](repeating: 0, count: width * height * channels)
         let format = cmyk ? TJPF_CMYK : TJPF_RGB
-        let status = data.withUnsafeBytes { raw -> Int32 in
-            guard let src = raw.bindMemory(to: UInt8.self).baseAddress else { return -1 }
-            return buffer.withUnsafeMutableBufferPointer { dst in
-                tjDecompress2(handle, src, UInt(raw.count), dst.baseAddress, Int32(width), 0, Int32(height),
-                              Int32(format.rawValue), TJFLAG_ACCURATEDCT)
+        func decompress(flags: Int32) -> Int32 {
+            data.withUnsafeBytes { raw -> Int32 in
+                guard let src = raw.bindMemory(to: UInt8.self).baseAddress else { return -1 }
+                return buffer.withUnsafeMutableBufferPointer { dst in
+                    tjDecompress2(handle, src, UInt(raw.count), dst.baseAddress, Int32(width), 0, Int32(height),
+                                  Int32(format.rawValue), flags)
+                }
             }
         }
         if !endsWithEOI(data) {
             throw ImageError.corrupt(name, .jpeg, "truncated: the file ends before the end-of-image marker")
         }
-        if status != 0 {
+        // The first warning stops the decoder, so none hides behind a later one. libjpeg's
+        // warnings mean damaged data (a scan cut short, a size the data cannot fill, entropy
+        // codes that do not decode), which it papers over with gray or garbage pixels: not
+        // the photo. The one it raises for a few stray bytes before a marker, which some
+        // cameras write, leaves every pixel intact: that file is decoded again without stopping.
+        if decompress(flags: TJFLAG_ACCURATEDCT | TJFLAG_STOPONWARNING) != 0 {
             let why = errorText(handle)
-            // Warnings are tolerated (many cameras write slightly odd files), except a
-            // truncated stream: libjpeg fills the missing rows with gray, which is not the photo.
-            if tjGetErrorCode(handle) == Int32(TJERR_FATAL.rawValue) || why.contains("Premature end") {
-                throw ImageError.corrupt(name, .jpeg, why.contains("Premature end") ? "truncated: \(why)" : why)
+            guard tjGetErrorCode(handle) == Int32(TJERR_WARNING.rawValue), Self.isHarmless(warning: why, fileSize: data.count) else {
+                throw ImageError.corrupt(name, .jpeg, why.contains("Premature end") || why.contains("premature end") ? "truncated: \(why)" : why)
             }
-            FileHandle.standardError.write(Data("warning: \(name): \(why)\n".utf8))
+            if decompress(flags: TJFLAG_ACCURATEDCT) != 0 && tjGetErrorCode(handle) == Int32(TJERR_FATAL.rawValue) {
+                throw ImageError.corrupt(name, .jpeg, errorText(handle))
+            }
         }
         if cmyk {
             // Adobe writes CMYK JPEGs inverted: stored value 255 means no ink.
@@ -79,6 +86,17 @@ public enum JPEGCodec {
             return small.bytes.withUnsafeBufferPointer { RGBImage(interleaved: $0, width: small.width, height: small.height, channels: 3) }
         }
         return Orientation.apply(info.orientation, to: stored)
+    }
+
+    /// libjpeg's warning about a few bytes between markers ("Corrupt JPEG data: 2 extraneous
+    /// bytes before marker 0xd9"): padding some writers leave, outside the image data. Many
+    /// such bytes mean the decoder stopped early in data it could not read (Huffman-coded
+    /// data labelled arithmetic-coded left 672 of 2,000 bytes unread, the pixels garbage), so
+    /// only a few (at most 64, and under 1 % of the file) count as padding.
+    static func isHarmless(warning: String, fileSize: Int) -> Bool {
+        guard let range = warning.range(of: " extraneous bytes before marker") else { return false }
+        let count = Int(warning[..<range.lowerBound].split(separator: " ").last ?? "") ?? Int.max
+        return count <= 64 && count * 100 < fileSize
     }
 
     /// True when an end-of-image marker follows the last start-of-scan marker. Byte stuffing

@@ -262,6 +262,36 @@ final class DecodeTests: XCTestCase {
         }
     }
 
+    /// Damaged JPEGs that libjpeg decodes anyway, from gray or garbage pixels, with only a
+    /// warning: each is refused as corrupt, never handed on as a photo (issue 24, item 15). A
+    /// file with stray bytes before its end marker (some cameras write them) still decodes.
+    func testDamagedJPEGsAreRefused() throws {
+        let photo = gradient(width: 96, height: 64)
+        let jpeg = [UInt8](try JPEGCodec.encode(photo, quality: 90))
+        func marker(_ code: UInt8, in bytes: [UInt8]) -> Int? {
+            (0..<(bytes.count - 1)).first { bytes[$0] == 0xFF && bytes[$0 + 1] == code }
+        }
+        guard let sos = marker(0xDA, in: jpeg), let sof = marker(0xC0, in: jpeg) else { return XCTFail("no SOS/SOF0") }
+        let isCorrupt = { (e: ImageError) -> Bool in if case .corrupt(_, .jpeg, _) = e { return true } else { return false } }
+        // A scan cut short, the end marker kept (so the "file ends early" check passes).
+        let cut = Array(jpeg[..<(sos + (jpeg.count - sos) / 3)]) + [0xFF, 0xD9]
+        assertThrows(isCorrupt) { _ = try ImageFile.decode(data: Data(cut)) }
+        // A size the data cannot fill: SOF claims 1000 × 1000 (within the pixel limit).
+        var forged = jpeg
+        forged[sof + 5] = 0x03; forged[sof + 6] = 0xE8
+        forged[sof + 7] = 0x03; forged[sof + 8] = 0xE8
+        assertThrows(isCorrupt) { _ = try ImageFile.decode(data: Data(forged)) }
+        // Huffman-coded data relabelled as arithmetic-coded (SOF0 → SOF9).
+        var relabelled = jpeg
+        relabelled[sof + 1] = 0xC9
+        assertThrows(isCorrupt) { _ = try ImageFile.decode(data: Data(relabelled)) }
+        // Stray bytes between the scan and the end marker: a warning libjpeg raises for harmless
+        // padding; the photo decodes as before.
+        let padded = Array(jpeg[..<(jpeg.count - 2)]) + [0x00, 0x00, 0x00, 0xFF, 0xD9]
+        let img = try ImageFile.decode(data: Data(padded))
+        XCTAssertLessThan(meanAbsDiff(img, try ImageFile.decode(data: Data(jpeg))), 1e-6)
+    }
+
     func testWrongMagic() {
         assertThrows({ if case .unsupportedFormat(_, .gif) = $0 { return true } else { return false } }) {
             _ = try ImageFile.decode(data: Data("GIF89a\u{1}\u{0}\u{1}\u{0}".utf8))
