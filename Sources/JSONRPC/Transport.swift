@@ -19,17 +19,25 @@ public enum Incoming: Sendable {
 
 /// Splits a byte stream into messages, in either framing, detected per message from its first
 /// non-space byte: `{` or `[` starts a line of JSON, a header name followed by `:` starts a
-/// header block; anything else is a stray line, answered as a parse error and dropped up to
-/// its newline (or the next `Content-Length` header) so the next message reads normally.
-/// Never buffers more than `limit` bytes of one message: an oversized one is reported at once
-/// and skipped as it streams past, stopping early at the next `Content-Length` header so a
-/// false length cannot deafen the reader.
+/// header block (confirmed line by line: `Name: value` lines up to a blank one, with
+/// Content-Length among them); anything else is a stray line, answered as a parse error and
+/// dropped up to its newline (or the next `Content-Length` header) so the next message reads
+/// normally. Never buffers more than `limit` bytes of one message: an oversized one is
+/// reported at once and exactly its declared length is skipped as it streams past (nothing
+/// inside it is read: a header in a refused body must not start a message); only a length
+/// no client could mean (over 4 GiB) makes the reader look for the next header instead.
 public struct MessageReader: Sendable {
     let limit: Int
     private var buffer: [UInt8] = []
     private var start = 0
     /// Bytes still to drop of an oversized header-framed body.
     private var skipping = 0
+    /// Dropping bytes up to the next `Content-Length` header, after an implausible length.
+    private var seekingHeader = false
+    /// Declared lengths above this (4 GiB) are no body any client sends (a length of 2⁶³ − 1,
+    /// or 100 GB in a stdio pipe): the reader looks for the next message instead of waiting
+    /// for bytes that will never come. Up to it, a refused body is skipped exactly.
+    static let plausibleLength = 1 << 32
     /// Dropping the rest of an oversized line, up to its newline.
     private var skippingLine = false
     static let maximumHeaderBytes = 8192
@@ -52,18 +60,22 @@ public struct MessageReader: Sendable {
 
     private mutating func nextMessage() -> Incoming? {
         if skipping > 0 {
-            let available = min(skipping, buffer.count - start)
-            if let header = firstContentLength(from: start, to: start + available) {
-                // A new message begins inside what the false length claimed: read from there.
+            // Exactly the declared length is dropped: nothing inside a refused body is read,
+            // not even text that looks like a header (it could smuggle a request past the limit).
+            let n = min(skipping, buffer.count - start)
+            start += n
+            skipping -= n
+            if skipping > 0 { return nil }
+        }
+        if seekingHeader {
+            // After a length no client sends: bytes are dropped up to the next Content-Length.
+            if let header = firstContentLength(from: start, to: buffer.count) {
                 start = header
-                skipping = 0
+                seekingHeader = false
             } else {
                 // Keep the last few bytes: a header name may be split across two reads.
-                let keep = min(available, Self.contentLength.count - 1)
-                let n = buffer.count - start > available ? available : available - keep
-                start += n
-                skipping -= n
-                if skipping > 0 { return nil }
+                start = max(start, buffer.count - (Self.contentLength.count - 1))
+                return nil
             }
         }
         if skippingLine {
@@ -156,35 +168,77 @@ public struct MessageReader: Sendable {
     }
 
     private mutating func nextHeaderMessage() -> Incoming? {
-        // Headers end at CRLF CRLF (a bare LF LF is accepted too).
-        var end: Int? = nil, bodyStart = 0
-        var i = start
-        while i + 1 < buffer.count && i - start < Self.maximumHeaderBytes {
-            if buffer[i] == 0x0A {
-                if buffer[i + 1] == 0x0A { end = i; bodyStart = i + 2; break }
-                if buffer[i + 1] == 0x0D, i + 2 < buffer.count, buffer[i + 2] == 0x0A { end = i; bodyStart = i + 3; break }
+        // A header block is `Name: value` lines ending in a blank line (CRLF CRLF; a bare LF
+        // LF is accepted too), with Content-Length among them. Each line is checked as it
+        // comes: a line that is not a header (a JSON message, text) before the blank line means
+        // the first line was a stray one that only looked like a header (`Note: hello`). It
+        // alone is dropped, so the line-framed requests after it are read normally.
+        var lineStart = start
+        var length: Int? = nil, lengths = Set<String>()
+        var fields: [String] = []
+        while true {
+            guard let nl = firstIndex(of: 0x0A, from: lineStart), nl - start < Self.maximumHeaderBytes else {
+                if buffer.count - start >= Self.maximumHeaderBytes {
+                    // No blank line within a header's worth of bytes: drop to the next line and resync.
+                    skippingLine = true
+                    start += Self.maximumHeaderBytes
+                    return .malformed(.parse("the message headers are not terminated by a blank line within \(Self.maximumHeaderBytes) bytes"), .headers)
+                }
+                return nil
             }
+            var lineEnd = nl
+            if lineEnd > lineStart && buffer[lineEnd - 1] == 0x0D { lineEnd -= 1 }
+            if lineEnd == lineStart {
+                // The blank line: the block is complete.
+                // (A blank first line cannot happen: blank space before a message is skipped.)
+                if lineStart == start { return dropFirstLineAsStray() }
+                let bodyStart = nl + 1
+                return headerBlock(fields: fields, length: length, conflicting: lengths.count > 1, bodyStart: bodyStart)
+            }
+            guard let colon = headerColon(from: lineStart, to: lineEnd) else {
+                // Not a header line: the block was never one. Drop its first line only.
+                return dropFirstLineAsStray()
+            }
+            let name = String(decoding: buffer[lineStart..<colon], as: UTF8.self).lowercased()
+            let value = String(decoding: buffer[(colon + 1)..<lineEnd], as: UTF8.self).trimmingCharacters(in: .whitespaces)
+            fields.append(String(decoding: buffer[lineStart..<lineEnd], as: UTF8.self))
+            if name == "content-length" {
+                lengths.insert(value)
+                // One decimal number: no sign, no spaces inside, no leading "+".
+                length = value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) && !value.isEmpty ? Int(value) : nil
+            }
+            lineStart = nl + 1
+        }
+    }
+
+    /// Where the `:` of a `Name: value` line in `from..<to` is, when the name is a header token.
+    private func headerColon(from: Int, to: Int) -> Int? {
+        var i = from
+        while i < to {
+            let b = buffer[i]
+            if b == UInt8(ascii: ":") { return i > from ? i : nil }
+            let token = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x5F
+            if !token { return nil }
             i += 1
         }
-        guard let headerEnd = end else {
-            if buffer.count - start >= Self.maximumHeaderBytes {
-                // No blank line within a header's worth of bytes: drop to the next line and resync.
-                skippingLine = true
-                start += Self.maximumHeaderBytes
-                return .malformed(.parse("the message headers are not terminated by a blank line within \(Self.maximumHeaderBytes) bytes"), .headers)
-            }
-            return nil
-        }
-        let headerText = String(decoding: buffer[start..<headerEnd], as: UTF8.self)
-        var length: Int? = nil
-        // Split the bytes, not the String: "\r\n" is one Character in Swift.
-        for lineBytes in buffer[start..<headerEnd].split(separator: 0x0A) {
-            let line = String(decoding: lineBytes.filter { $0 != 0x0D }, as: UTF8.self)
-            let parts = line.split(separator: ":", maxSplits: 1)
-            guard parts.count == 2 else { continue }
-            if parts[0].trimmingCharacters(in: .whitespaces).lowercased() == "content-length" {
-                length = Int(parts[1].trimmingCharacters(in: .whitespaces))
-            }
+        return nil
+    }
+
+    /// The first line at `start` looked like a header but starts no header block.
+    private mutating func dropFirstLineAsStray() -> Incoming {
+        let nl = firstIndex(of: 0x0A, from: start) ?? buffer.count
+        let shown = String(decoding: buffer[start..<min(nl, start + 40)], as: UTF8.self)
+        start = min(nl + 1, buffer.count)
+        return .malformed(.parse("a line that looks like a header but starts no message was dropped: \(shown.debugDescription) (a header block needs Content-Length and a blank line)"), nil)
+    }
+
+    /// A complete header block: its body, or why it is refused.
+    private mutating func headerBlock(fields: [String], length: Int?, conflicting: Bool, bodyStart: Int) -> Incoming? {
+        let headerText = fields.joined(separator: "\r\n")
+        if conflicting {
+            // RFC 9112 §6.3: differing lengths cannot be trusted; which bytes are the body is unknown.
+            start = bodyStart
+            return .malformed(.parse("a header block with Content-Length headers that disagree (\(headerText.debugDescription)); the message is refused"), .headers)
         }
         guard let n = length, n >= 0 else {
             start = bodyStart
@@ -192,7 +246,7 @@ public struct MessageReader: Sendable {
         }
         if n > limit {
             start = bodyStart
-            skipping = n
+            if n <= Self.plausibleLength { skipping = n } else { seekingHeader = true }
             return .malformed(.tooLarge(limit: limit, size: n), .headers)
         }
         guard buffer.count - bodyStart >= n else { return nil }

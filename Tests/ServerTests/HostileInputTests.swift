@@ -84,6 +84,29 @@ final class HostileInputTests: XCTestCase {
         try server.stop()
     }
 
+    /// On the real binary: a `shutdown` inside a refused (oversized) body does not run, and a
+    /// header-shaped stray line does not swallow the line-framed requests after it (issue 24,
+    /// items 8 and 9).
+    func testNothingInsideARefusedBodyOrAfterAStrayHeaderIsLost() throws {
+        let server = try ServerProcess(framing: .headers, arguments: ["--max-message-bytes", "1024"])
+        try server.initialize()
+        let smuggled = #"{"jsonrpc":"2.0","id":"smuggled","method":"shutdown"}"#
+        let body = #"{"jsonrpc":"2.0","id":"big","method":"getStatus","params":{"pad":""# + String(repeating: "x", count: 1200)
+            + "\r\n\r\nContent-Length: \(smuggled.utf8.count)\r\n\r\n" + smuggled + "}"
+        server.writeRaw(Array(("Content-Length: \(body.utf8.count)\r\n\r\n" + body).utf8))
+        _ = try server.waitFor(timeout: 10, "the refusal") { $0["error"]?["code"] == .int(-32600) }
+        XCTAssertNotNil(try server.response(to: server.call("getStatus"), timeout: 10)["result"], "the server is not shutting down")
+        XCTAssertFalse(server.messages.contains { $0["id"] == "smuggled" }, "the smuggled request was never read")
+        try server.stop()
+
+        let lines = try ServerProcess(framing: .lines)
+        try lines.initialize()
+        lines.writeRaw(Array("Note: hello\n".utf8))
+        let ids = (0..<20).map { _ in lines.call("getStatus") }
+        for id in ids { XCTAssertNotNil(try lines.response(to: id, timeout: 10)["result"]) }
+        try lines.stop()
+    }
+
     /// Ids must come back exactly as sent, however large.
     func testLargeNumericIdsRoundTripExactly() throws {
         let server = try ServerProcess(framing: .lines)

@@ -72,6 +72,53 @@ final class MessageReaderTests: XCTestCase {
     }
 }
 
+extension MessageReaderTests {
+    /// A stray line shaped like a header (`Note: hello`, `Error: x`, a URL) is one parse error;
+    /// the line-framed requests after it all arrive. It used to switch the reader into header
+    /// mode and swallow the next 8 KB of requests (issue 24, item 8).
+    func testHeaderShapedLinesDoNotSwallowTheRequestsAfterThem() {
+        for stray in ["Note: hello", "Error: x", "http://example.com/a:b", "X-Thing:", "Content-Type: text/plain"] {
+            let lines = (1...120).map { #"{"id":\#($0)}"# }
+            let stream = Array((stray + "\n" + lines.joined(separator: "\n") + "\n").utf8)
+            let expected = ["err:-32700"] + (1...120).map { "msg:\($0)" }
+            XCTAssertEqual(outcomes(stream, limit: 100_000), expected, stray)
+            for chunk in [1, 5, 64] { XCTAssertEqual(outcomes(stream, limit: 100_000, chunk: chunk), expected, "\(stray), reads of \(chunk)") }
+        }
+        // A real header block with an extra field still frames a message.
+        let body = #"{"id":7}"#
+        let framed = Array("Content-Type: application/vscode-jsonrpc; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8)
+        XCTAssertEqual(outcomes(framed), ["msg:7"])
+    }
+
+    /// A body over the limit is skipped exactly: a `Content-Length` header inside it, even a
+    /// whole request, is never read (it used to be: a `shutdown` smuggled in a refused body
+    /// ran, and text in a JSON string lost the next two requests; issue 24, item 9).
+    func testARefusedBodyIsSkippedExactly() {
+        let smuggled = #"{"id":99,"method":"shutdown"}"#
+        let inner = "Content-Length: \(smuggled.utf8.count)\r\n\r\n\(smuggled)"
+        let body = #"{"id":1,"params":{"text":"\#(inner.replacingOccurrences(of: "\r\n", with: "\\r\\n"))","pad":"\#(String(repeating: "x", count: 200))"}}"#
+        let raw = "Content-Length: \(body.utf8.count)\r\n\r\n" + body
+        // The same text raw inside the body (not a valid JSON body: it is refused unread anyway).
+        let rawInner = #"{"id":2,"junk":""# + String(repeating: "y", count: 150) + "\r\n" + inner + "}"
+        let second = "Content-Length: \(rawInner.utf8.count)\r\n\r\n" + rawInner
+        let after = #"{"id":3}"#
+        let stream = Array((raw + second + "Content-Length: \(after.utf8.count)\r\n\r\n" + after).utf8)
+        let expected = ["err:-32600", "err:-32600", "msg:3"]
+        XCTAssertEqual(outcomes(stream, limit: 100), expected)
+        for chunk in [1, 3, 17, 64] { XCTAssertEqual(outcomes(stream, limit: 100, chunk: chunk), expected, "reads of \(chunk)") }
+    }
+
+    /// Two Content-Length headers that disagree: the message is refused (RFC 9112 §6.3); two
+    /// that agree are one length.
+    func testDisagreeingContentLengthsAreRefused() {
+        let body = #"{"id":1}"#
+        let agree = Array("Content-Length: \(body.utf8.count)\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8)
+        XCTAssertEqual(outcomes(agree), ["msg:1"])
+        let disagree = Array("Content-Length: \(body.utf8.count)\r\nContent-Length: 3\r\n\r\n".utf8)
+        XCTAssertEqual(outcomes(disagree).first, "err:-32700")
+    }
+}
+
 /// The test client's reader (ClientFramingReader) and the server's read the same valid
 /// streams alike, in both framings and at any read size; the client's refuses bad headers.
 final class ClientFramingReaderTests: XCTestCase {
