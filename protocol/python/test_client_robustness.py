@@ -63,10 +63,13 @@ def callbacks_that_raise_or_call_back(image):
 
 
 def keyboard_interrupt_cancels(image):
-    """3. What Jupyter's "Interrupt kernel" does: SIGINT to the process running the cell."""
+    """3. What Ctrl-C and Jupyter's "Interrupt kernel" do: SIGINT to the process running the
+    script. The step stops on the server, the document keeps the state reached, and the
+    KeyboardInterrupt goes on (Python's convention), so a loop over photos stops there too."""
     c = new_client()
-    c.load_image("doc", path=image, mask="none")
-    c.set_abstraction("doc", iterations=5000, strokes=16)
+    for uri in ("a", "b", "c"):
+        c.load_image(uri, path=image, mask="none")
+        c.set_abstraction(uri, iterations=5000, strokes=16)
     started = threading.Event()
     sent = []
 
@@ -77,18 +80,42 @@ def keyboard_interrupt_cancels(image):
         os.kill(os.getpid(), signal.SIGINT)
 
     threading.Thread(target=interrupt, daemon=True).start()
-    result = c.step("doc", 5000, on_progress=lambda v: v.get("kind") == "report" and started.set())
-    returned = time.time()
+    stepped = []
+    try:
+        for uri in ("a", "b", "c"):
+            stepped.append(uri)
+            c.step(uri, 5000, on_progress=lambda v: v.get("kind") == "report" and started.set())
+        raise AssertionError("the loop ran to its end: the interrupt was swallowed")
+    except KeyboardInterrupt:
+        returned = time.time()
     assert sent, "the interrupt was never sent"
-    assert result.get("cancelled") is True and 0 < result["step"] < 5000, result
+    assert stepped == ["a"], f"the loop went on after the interrupt: {stepped}"
     latency = returned - sent[0]
+    docs = {d["uri"]: d for d in c.status()["documents"]}
+    assert 0 < docs["a"]["step"] < 5000, docs["a"]
+    assert docs["b"]["step"] == 0, docs["b"]
     # The server is free again at once: the next request is not stuck behind the old step.
     t = time.time()
-    c.set_abstraction("doc", fidelity=1)
+    c.set_abstraction("a", fidelity=1)
     after = time.time() - t
     assert after < 10, f"setAbstraction after the interrupt took {after:.1f} s"
     assert c.close() == 0
-    print(f"interrupt: ok (Interrupt to return {latency * 1000:.0f} ms, next request {after * 1000:.0f} ms)")
+    print(f"interrupt: ok (Interrupt to raise {latency * 1000:.0f} ms, next request {after * 1000:.0f} ms)")
+
+
+def clean_close_leaves_no_snapshot(image):
+    """5. A one-shot `with Client():` leaves nothing in the state folder; `keep_snapshots=True`
+    keeps the automatic snapshot, as a crash would."""
+    for keep in (False, True):
+        state = tempfile.mkdtemp(prefix="clipascene-state-")
+        with Client([BINARY, "serve", "--state-dir", state], keep_snapshots=keep) as c:
+            c.load_image("doc", path=image, mask="none")
+            c.set_abstraction("doc", iterations=3, strokes=8)
+            c.step("doc", 2)
+        left = [n for n in os.listdir(state) if n.endswith(".clpsnap")]
+        assert len(left) == (1 if keep else 0), (keep, os.listdir(state))
+        shutil.rmtree(state, ignore_errors=True)
+    print("clean close: ok")
 
 
 def rerun_cells_leave_no_servers():
@@ -145,6 +172,7 @@ if __name__ == "__main__":
     image = sys.argv[1]
     callbacks_that_raise_or_call_back(image)
     keyboard_interrupt_cancels(image)
+    clean_close_leaves_no_snapshot(image)
     rerun_cells_leave_no_servers()
     pip_installs()
     print("all ok")

@@ -16,10 +16,12 @@ How it behaves, so that a notebook never hangs:
   thread that reads the server. A callback may call the client (a live preview calling
   `get_svg` works), and an exception in a callback is logged with its traceback
   (logger "clipascene_client") and never breaks the connection.
-- Every blocking call can be interrupted. KeyboardInterrupt (what Jupyter's "Interrupt
-  kernel" sends) during `step` or `run_matrix` sends `$/cancelRequest`, waits for the server
-  to stop (at most one optimisation step) and returns the state reached, with
-  `"cancelled": True`; during any other call it cancels and re-raises.
+- Every blocking call can be interrupted, the Python way: KeyboardInterrupt (Ctrl-C, or
+  Jupyter's "Interrupt kernel") sends `$/cancelRequest`, cleans up, and is raised again, so a
+  script or a loop over photos stops there. During `step`, `sketch` and `run_matrix` the
+  cleanup waits for the server to stop (at most one optimisation step) first, so the document
+  holds the state reached (`get_svg`, `status`), and it is logged; a notebook's live drawing
+  stays shown. `step_async(...).result()` does the same.
 - Default timeouts (`DEFAULT_TIMEOUTS`): requests that only read (getSVG, getPreview,
   getStatus) 60 s, initialize and shutdown 60 s; requests that queue behind a document's
   work (loadImage, setAbstraction, step, runMatrix, saveSession, restoreSession,
@@ -28,6 +30,9 @@ How it behaves, so that a notebook never hangs:
 - A `Client` shuts its server down when closed, when it is garbage-collected (re-running a
   notebook cell `c = Client()` replaces the old server, it does not pile them up) and at
   interpreter exit.
+- Closing a client (`close()`, the end of a `with` block) first closes the documents it
+  opened, so a clean run leaves no automatic snapshots behind (`keep_snapshots=True` keeps
+  them); only a crash leaves one to resume from.
 """
 
 from __future__ import annotations
@@ -100,6 +105,8 @@ class Pending:
         self._done = threading.Event()
         self._answer: Optional[dict] = None
         self._callbacks_before = 0
+        # What a step or matrix had reached when KeyboardInterrupt cancelled it.
+        self.interrupted_at: Optional[dict] = None
 
     def _resolve(self, message: dict, callbacks_before: int = 0) -> None:
         self._answer = message
@@ -128,16 +135,17 @@ class Pending:
                 raise TimeoutError(f"{self.method} did not answer within {timeout} s")
         except KeyboardInterrupt:
             self.cancel()
-            # step/runMatrix stop within one optimisation step and report what they reached;
-            # anything else is left to finish or stop on the server while the interrupt goes on.
-            if self.method not in _RESUMABLE or not self._done.wait(interrupt_grace):
-                raise
-            message = self._answer or {}
-            error = message.get("error") or {}
-            reached = error.get("data") if error.get("code") == -32800 else message.get("result")
-            log.warning("interrupted: %s cancelled%s", self.method,
-                        f" at step {reached['step']}" if isinstance(reached, dict) and "step" in reached else "")
-            return {**(reached or {}), "cancelled": True}
+            # step/runMatrix stop within one optimisation step: wait for that, so the document
+            # holds the state reached when the interrupt goes on; anything else is left to
+            # finish or stop on the server. Either way the interrupt is raised again.
+            if self.method in _RESUMABLE and self._done.wait(interrupt_grace):
+                message = self._answer or {}
+                error = message.get("error") or {}
+                reached = error.get("data") if error.get("code") == -32800 else message.get("result")
+                self.interrupted_at = reached if isinstance(reached, dict) else None
+                log.warning("interrupted: %s cancelled%s", self.method,
+                            f" at step {reached['step']}" if isinstance(reached, dict) and "step" in reached else "")
+            raise
         self._client._callbacks_settled(self._callbacks_before)
         message = self._answer or {}
         if "error" in message:
@@ -348,9 +356,11 @@ class Client:
     def __init__(self, command: Optional[List[str]] = None, *, cwd: Optional[str] = None,
                  stderr: Any = None, initialize: bool = True,
                  timeouts: Optional[Dict[str, Optional[float]]] = None,
-                 snapshots: bool = True, state_dir: Optional[str] = None):
+                 snapshots: bool = True, state_dir: Optional[str] = None, keep_snapshots: bool = False):
         """`command`: how to start the server (default: `clipascene serve`, with
-        `--no-snapshots` when `snapshots` is False and `--state-dir` when `state_dir` is given)."""
+        `--no-snapshots` when `snapshots` is False and `--state-dir` when `state_dir` is given).
+        `keep_snapshots`: leave the documents' automatic snapshots when the client is closed
+        (by default `close()` closes the documents first, which deletes them)."""
         if command is None:
             command = [self.find_binary(), "serve"]
             if not snapshots:
@@ -358,6 +368,9 @@ class Client:
             if state_dir is not None:
                 command += ["--state-dir", state_dir]
         self.timeouts: Dict[str, Optional[float]] = {**DEFAULT_TIMEOUTS, **(timeouts or {})}
+        self.keep_snapshots = keep_snapshots
+        # The documents this client opened and has not closed, closed by close().
+        self._documents: set = set()
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                           stderr=stderr, cwd=cwd)
         self._ids = itertools.count(1)
@@ -457,6 +470,7 @@ class Client:
             params["path"] = os.path.abspath(path)
         if data is not None:
             params["data"] = base64.b64encode(data).decode("ascii")
+        self._documents.add(uri)
         return self.request("loadImage", params, **kw)
 
     def set_abstraction(self, uri: str, **settings: Any) -> dict:
@@ -487,11 +501,13 @@ class Client:
         return self.request("saveSession", {"uri": uri, **({"path": path} if path else {})})
 
     def restore_session(self, uri: str, path: Optional[str] = None) -> dict:
+        self._documents.add(uri)
         return self.request("restoreSession", {"uri": uri, **({"path": path} if path else {})})
 
     def close_document(self, uri: str, keep_snapshot: bool = False) -> None:
         """Forgets the document; its automatic snapshot is deleted unless `keep_snapshot`."""
         self.request("closeDocument", {"uri": uri, "keepSnapshot": keep_snapshot})
+        self._documents.discard(uri)
 
     def status(self) -> dict:
         return self.request("getStatus", {})
@@ -508,11 +524,17 @@ class Client:
 
     def sketch(self, uri: str, steps: int = 10_000, live: bool = True, rate: float = 4) -> dict:
         """Runs up to `steps` steps. With `live`, a notebook cell shows the drawing and a progress
-        bar, refreshed at most `rate` times a second while it runs; "Interrupt kernel" stops it
-        cleanly (the result then has "cancelled": True) and the final drawing stays. The result
+        bar, refreshed at most `rate` times a second while it runs; "Interrupt kernel" stops the
+        server's work, leaves the drawing reached shown, and raises KeyboardInterrupt. The result
         is step's, plus "updates": how many times the live view was refreshed."""
         view = _LiveView(self, uri, rate) if live else None
-        result = self.step(uri, steps, on_progress=view)
+        try:
+            result = self.step(uri, steps, on_progress=view)
+        except KeyboardInterrupt:
+            # The drawing reached stays shown, then the interrupt goes on.
+            if view is not None:
+                view({"message": "interrupted"}, final=True)
+            raise
         if view is not None:
             view({"message": f"step {result.get('step')}/{result.get('totalSteps')}"
                              + (" (interrupted)" if result.get("cancelled") else "")}, final=True)
@@ -532,9 +554,18 @@ class Client:
     # -- lifecycle -------------------------------------------------------------------------
 
     def close(self, timeout: float = 30) -> int:
-        """shutdown + exit; returns the server's exit code (0 when it shut down cleanly)."""
+        """Closes the documents this client opened (deleting their automatic snapshots, unless
+        `keep_snapshots`), then shutdown + exit; returns the server's exit code (0 when it shut
+        down cleanly)."""
         if self._process.poll() is None:
             try:
+                if not self.keep_snapshots:
+                    for uri in sorted(self._documents):
+                        try:
+                            self.request("closeDocument", {"uri": uri, "keepSnapshot": False}, timeout=timeout)
+                        except ServerError:
+                            pass   # never opened (its load failed) or already gone
+                    self._documents.clear()
                 self.request("shutdown", timeout=timeout)
                 self.notify("exit")
             except (ServerError, OSError, TimeoutError):
