@@ -3,7 +3,7 @@ SWIFT ?= swift
 BIN := .build/release/clipascene
 EXAMPLE := examples/bull.jpg
 
-.PHONY: run test fuzz setup setup-test build clean
+.PHONY: run test fuzz setup setup-test build install install-files clean
 
 run: setup build
 	@$(BIN) inspect $(EXAMPLE) >/dev/null
@@ -27,6 +27,20 @@ setup-test:
 
 build:
 	@$(SWIFT) build -c release
+
+# Installs the engine for other programs (the Python client finds it on PATH):
+#   make install [PREFIX=~/.local]  ->  PREFIX/bin/clipascene, weights in PREFIX/share/clipascene/checkpoint
+PREFIX ?= $(HOME)/.local
+install: setup build install-files
+
+# The copying alone (the tests use it: they run inside `swift test`, which holds the build folder).
+install-files:
+	@test -x $(BIN) || { echo "$(BIN) is not built: run make install" >&2; exit 1; }
+	@install -D -m 755 $(BIN) "$(PREFIX)/bin/clipascene"
+	@mkdir -p "$(PREFIX)/share/clipascene/checkpoint"
+	@cp -R checkpoint/. "$(PREFIX)/share/clipascene/checkpoint/"
+	@echo "Installed $(PREFIX)/bin/clipascene (weights in $(PREFIX)/share/clipascene/checkpoint)."
+	@case ":$$PATH:" in *":$(PREFIX)/bin:"*) ;; *) echo "Add $(PREFIX)/bin to PATH to run it as clipascene (the Python client looks there too).";; esac
 
 clean:
 	rm -rf .build

@@ -75,8 +75,12 @@ public struct CheckpointStore: Sendable {
             if let env = ProcessInfo.processInfo.environment["CLIPASCENE_CHECKPOINTS"], !env.isEmpty {
                 candidates.append(env)
             }
-            var dir = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath()
-                .deletingLastPathComponent()
+            // The running binary itself (argv[0] may be a bare name found on PATH).
+            let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+                ?? CommandLine.arguments.first ?? "."
+            var dir = URL(fileURLWithPath: executable).resolvingSymlinksInPath().deletingLastPathComponent()
+            // Installed (`make install`): PREFIX/bin/clipascene with PREFIX/share/clipascene/checkpoint.
+            candidates.append(dir.deletingLastPathComponent().appendingPathComponent("share/clipascene/checkpoint").path)
             for _ in 0..<5 {
                 candidates.append(dir.appendingPathComponent("checkpoint").path)
                 dir.deleteLastPathComponent()

@@ -403,7 +403,10 @@ class Client:
         built = os.path.join(here, "..", "..", "..", ".build", "release", "clipascene")
         if os.path.exists(built):
             return os.path.normpath(built)
-        raise FileNotFoundError("clipascene not found: set CLIPASCENE_BIN, put it on PATH, or run `make build`")
+        raise FileNotFoundError(
+            "the clipascene engine was not found (not in $CLIPASCENE_BIN, not on PATH). Install it from the "
+            "repository with `make install` (PREFIX=~/.local by default: then have ~/.local/bin on PATH), "
+            "or set CLIPASCENE_BIN=/path/to/clipascene")
 
     @property
     def pid(self) -> int:
