@@ -251,16 +251,23 @@ public final class Server: @unchecked Sendable {
             // Every request for a uri goes to the same Document, in the order sent, for as long
             // as it has a session or work queued; so a loadImage sent right after closeDocument
             // reopens it after the close has run, and a failed load leaves nothing behind.
-            let document: Document? = documents.withLock { docs in
+            let limit = options.maxDocuments
+            let (document, full): (Document?, Bool) = documents.withLock { docs in
                 if let d = docs[uri] {
                     d.queued += 1
-                    return d
+                    return (d, false)
                 }
-                guard creates else { return nil }
+                guard creates else { return (nil, false) }
+                // Each document holds about 27 MB: past the limit, one must be closed first.
+                guard docs.count < limit else { return (nil, true) }
                 let d = Document(uri: uri, server: self)
                 d.queued = 1
                 docs[uri] = d
-                return d
+                return (d, false)
+            }
+            if full {
+                return respond(id: id, error: .failed("the server holds \(limit) documents, its limit (--max-documents \(limit)); "
+                                                        + "close one with closeDocument before opening \(uri.debugDescription)"))
             }
             guard let document else { return respond(id: id, error: unknownDocument(uri)) }
             // Closing a document stops what is running or queued for it first; a new
@@ -434,7 +441,7 @@ public final class Server: @unchecked Sendable {
             encoders: EncoderKind.allCases.map { EncoderAvailability(name: $0.rawValue, weightsPresent: present($0.checkpointName),
                                                                      isDefault: $0 == .default) },
             subjectMaskWeightsPresent: present("u2netp"),
-            limits: Limits(maxMessageBytes: options.maxMessageBytes, maxPixels: ImageFile.defaultMaxPixels,
+            limits: Limits(maxMessageBytes: options.maxMessageBytes, maxPixels: ImageFile.defaultMaxPixels, maxDocuments: options.maxDocuments,
                            strokes: Abstraction.strokesRange, fidelity: Abstraction.fidelityRange,
                            simplicity: Abstraction.simplicityRange, iterations: Abstraction.iterationsRange),
             stateDirectory: state.path, snapshotIntervalSeconds: options.snapshotInterval)
@@ -475,7 +482,7 @@ public final class Server: @unchecked Sendable {
     func status() -> Status {
         let error = state.lastError.current
         return Status(version: options.version, documents: openDocuments.filter(\.isVisible).map(\.status),
-                      stateDirectory: state.path, snapshots: SnapshotHealth(enabled: state.enabled, healthy: error == nil, error: error))
+                      maxDocuments: options.maxDocuments, stateDirectory: state.path, snapshots: SnapshotHealth(enabled: state.enabled, healthy: error == nil, error: error))
     }
 }
 

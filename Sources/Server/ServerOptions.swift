@@ -4,6 +4,9 @@ import Foundation
 public struct ServerOptions: Sendable {
     /// Largest message accepted, in bytes; larger ones are answered with an error and skipped.
     public var maxMessageBytes = 64 << 20
+    /// Documents open at once; each holds its photo, networks and optimisers (about 27 MB), so
+    /// 100 stay under 3 GB. A `loadImage` for one more is refused, naming the limit.
+    public var maxDocuments = 100
     /// Where automatic snapshots go (see `StateFolder`).
     public var stateDirectory = StateFolder.defaultPath()
     /// Seconds between automatic snapshots during a long `step` (0: only at the end of each request).

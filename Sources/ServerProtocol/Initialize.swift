@@ -74,14 +74,14 @@ public struct EncoderAvailability: WireType, CaseIterableKeys {
 
 /// The limits a client can check its requests against before sending them.
 public struct Limits: WireType, CaseIterableKeys {
-    public var maxMessageBytes, maxPixels: Int
+    public var maxMessageBytes, maxPixels, maxDocuments: Int
     public var strokes, fidelity, simplicity, iterations: IntegerRange
 
-    public enum CodingKeys: String, CodingKey, CaseIterable { case maxMessageBytes, maxPixels, strokes, fidelity, simplicity, iterations }
+    public enum CodingKeys: String, CodingKey, CaseIterable { case maxMessageBytes, maxPixels, maxDocuments, strokes, fidelity, simplicity, iterations }
 
-    public init(maxMessageBytes: Int, maxPixels: Int, strokes: ClosedRange<Int>, fidelity: ClosedRange<Int>,
+    public init(maxMessageBytes: Int, maxPixels: Int, maxDocuments: Int, strokes: ClosedRange<Int>, fidelity: ClosedRange<Int>,
                 simplicity: ClosedRange<Int>, iterations: ClosedRange<Int>) {
-        (self.maxMessageBytes, self.maxPixels) = (maxMessageBytes, maxPixels)
+        (self.maxMessageBytes, self.maxPixels, self.maxDocuments) = (maxMessageBytes, maxPixels, maxDocuments)
         self.strokes = IntegerRange(strokes)
         self.fidelity = IntegerRange(fidelity)
         self.simplicity = IntegerRange(simplicity)

@@ -237,12 +237,15 @@ public struct Status: WireType, CaseIterableKeys {
     public var documents: [DocumentStatus]
     public var stateDirectory: String
     public var snapshots: SnapshotHealth
+    /// How many documents may be open at once (`--max-documents`).
+    public var maxDocuments: Int
 
-    public enum CodingKeys: String, CodingKey, CaseIterable { case version, documents, stateDirectory, snapshots }
+    public enum CodingKeys: String, CodingKey, CaseIterable { case version, documents, maxDocuments, stateDirectory, snapshots }
 
-    public init(version: String, documents: [DocumentStatus], stateDirectory: String, snapshots: SnapshotHealth) {
+    public init(version: String, documents: [DocumentStatus], maxDocuments: Int, stateDirectory: String, snapshots: SnapshotHealth) {
         self.version = version
         self.documents = documents
+        self.maxDocuments = maxDocuments
         self.stateDirectory = stateDirectory
         self.snapshots = snapshots
     }

@@ -15,6 +15,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Largest accepted message in bytes; larger ones get an error and are skipped.")
     var maxMessageBytes: Int = 64 << 20
 
+    @Option(help: "Documents open at once (about 27 MB each); a loadImage for one more is refused.")
+    var maxDocuments: Int = 100
+
     @Option(help: "Folder for automatic snapshots (default: $CLIPASCENE_STATE_DIR, $XDG_STATE_HOME/clipascene or ~/.local/state/clipascene).")
     var stateDir: String?
 
@@ -41,6 +44,7 @@ struct Serve: ParsableCommand {
 
     func validate() throws {
         guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes must be at least 1024, got \(maxMessageBytes)") }
+        guard (1...100_000).contains(maxDocuments) else { throw ValidationError("--max-documents must be 1…100000, got \(maxDocuments)") }
         if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be 1…256, got \(threads)") }
         guard snapshotMaxAgeDays >= 0, snapshotMaxAgeDays.isFinite, (0...(1 << 30)).contains(snapshotMaxMegabytes) else {
             throw ValidationError("--snapshot-max-age-days must be ≥ 0 and --snapshot-max-megabytes 0…\(1 << 30)")
@@ -54,6 +58,7 @@ struct Serve: ParsableCommand {
         if let threads { ComputeThreads.set(threads) }
         var options = ServerOptions()
         options.maxMessageBytes = maxMessageBytes
+        options.maxDocuments = maxDocuments
         if let stateDir { options.stateDirectory = stateDir }
         options.snapshotInterval = snapshotInterval
         options.checkpointDirectory = checkpoints

@@ -107,6 +107,32 @@ final class HostileInputTests: XCTestCase {
         try lines.stop()
     }
 
+    /// The number of open documents is bounded (`--max-documents`): one more loadImage is
+    /// refused naming the limit, getStatus and initialize say it, and closing one makes room
+    /// (issue 24, item 13: 51 documents reached 1.42 GB).
+    func testOpenDocumentsAreBounded() throws {
+        let server = try ServerProcess(framing: .lines, arguments: ["--max-documents", "2", "--no-snapshots"])
+        let initialized = try server.request("initialize", ["processId": .null, "capabilities": [:]])
+        server.notify("initialized")
+        XCTAssertEqual(initialized["capabilities"]?["experimental"]?["clipascene"]?["limits"]?["maxDocuments"], .int(2))
+        for uri in ["a", "b"] {
+            _ = try server.request("loadImage", ["uri": .string(uri), "path": .string(bullPath), "options": ["mask": "none"]])
+        }
+        let refused = try server.error("loadImage", ["uri": "c", "path": .string(bullPath), "options": ["mask": "none"]])
+        XCTAssertEqual(refused["code"], .int(-32803))
+        XCTAssertTrue(refused["message"]?.text.contains("--max-documents 2") ?? false, refused.text)
+        let status = try server.request("getStatus")
+        XCTAssertEqual(status["maxDocuments"], .int(2))
+        guard case .array(let docs)? = status["documents"] else { return XCTFail(status.text) }
+        XCTAssertEqual(docs.count, 2)
+        // Reloading an open document is not a new one.
+        _ = try server.request("loadImage", ["uri": "a", "path": .string(bullPath), "options": ["mask": "none"]])
+        _ = try server.request("closeDocument", ["uri": "a"])
+        _ = try server.request("loadImage", ["uri": "c", "path": .string(bullPath), "options": ["mask": "none"]])
+        try server.stop()
+        XCTAssertEqual(server.schemaProblems, [])
+    }
+
     /// Ids must come back exactly as sent, however large.
     func testLargeNumericIdsRoundTripExactly() throws {
         let server = try ServerProcess(framing: .lines)
