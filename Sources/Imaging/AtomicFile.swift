@@ -73,6 +73,20 @@ public enum AtomicFile {
         for file in files { try validate(path + "/" + file) }
     }
 
+    /// Temporary files are named `.NAME.tmp-PID-RANDOM`, by the writing process's id.
+    static let temporaryMark = ".tmp-"
+
+    /// The temporary files in `folder` whose writer is gone (killed mid-write, or exited before
+    /// a queued write finished): their process no longer exists. A live process's are left.
+    public static func abandonedTemporaries(in folder: String) -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return [] }
+        return names.filter { name in
+            guard name.hasPrefix("."), let mark = name.range(of: temporaryMark, options: .backwards) else { return false }
+            guard let pid = Int32(name[mark.upperBound...].prefix { $0 != "-" }), pid > 0 else { return false }
+            return kill(pid, 0) != 0 && errno == ESRCH
+        }.map { folder + "/" + $0 }
+    }
+
     /// What a file system entry is, in words ("a character device", …) from its `st_mode`.
     static func kindOfFile(_ mode: mode_t) -> String {
         switch mode & S_IFMT {
@@ -99,7 +113,7 @@ public enum AtomicFile {
             }
         }
         let name = (path as NSString).lastPathComponent
-        let temporary = (folder.isEmpty ? "" : folder + "/") + ".\(name).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let temporary = (folder.isEmpty ? "" : folder + "/") + ".\(name)\(temporaryMark)\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw FileWriteError(path, FileWriteError.reason(errno: errno)) }
         var failure: Int32 = 0

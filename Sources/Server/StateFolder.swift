@@ -24,20 +24,24 @@ final class StateFolder: @unchecked Sendable {
         self.enabled = enabled
     }
 
-    /// The retention rule, applied at start-up: snapshots older than `maxAge` seconds go, then
-    /// the oldest until the folder holds at most `maxBytes`. Only our own files are touched
-    /// (`*.clpsnap` and the `.json` beside each). Returns how many snapshots were removed.
+    /// The retention rule, applied at start-up: partial snapshot files whose writer is gone go
+    /// first, then snapshots older than `maxAge` seconds, then the oldest until the folder
+    /// holds at most `maxBytes`. Only our own files are touched (`*.clpsnap`, the `.json`
+    /// beside each, their temporaries). Returns how many files were removed.
     @discardableResult
     func prune(maxAge: Double, maxBytes: Int, now: Date = Date()) -> Int {
         let fm = FileManager.default
-        guard let names = try? fm.contentsOfDirectory(atPath: path) else { return 0 }
+        // Partial snapshots a killed or vanished server left behind go first, whatever the rule.
+        var removed = 0
+        for leftover in AtomicFile.abandonedTemporaries(in: path) where (try? fm.removeItem(atPath: leftover)) != nil { removed += 1 }
+        guard let names = try? fm.contentsOfDirectory(atPath: path) else { return removed }
         var snapshots: [(name: String, date: Date, bytes: Int)] = []
         for name in names where name.hasSuffix(".clpsnap") {
             guard let a = try? fm.attributesOfItem(atPath: "\(path)/\(name)"), let date = a[.modificationDate] as? Date else { continue }
             snapshots.append((name, date, (a[.size] as? NSNumber)?.intValue ?? 0))
         }
         snapshots.sort { $0.date > $1.date }  // newest first
-        var kept = 0, removed = 0
+        var kept = 0
         for s in snapshots {
             let tooOld = now.timeIntervalSince(s.date) > maxAge
             if tooOld || kept + s.bytes > maxBytes {

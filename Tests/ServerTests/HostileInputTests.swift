@@ -133,6 +133,38 @@ final class HostileInputTests: XCTestCase {
         XCTAssertEqual(server.schemaProblems, [])
     }
 
+    /// Partial snapshot files do not pile up (issue 24, item 14): the end of input right after
+    /// a loadImage reply waits for the snapshot being written, and a server starting removes
+    /// the temporaries of writers that are gone (a kill -9 mid-save), whatever the retention
+    /// rule, while a live process's stay.
+    func testPartialSnapshotsArePrunedAndNeverLeftAtExit() throws {
+        let state = dir.appendingPathComponent("state-partial").path
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        func temporaries() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: state)) ?? []).filter { $0.contains(".tmp-") } }
+        for _ in 0..<4 {
+            let server = try ServerProcess(framing: .lines, stateDirectory: state)
+            try server.initialize()
+            _ = try server.request("loadImage", ["uri": "a", "path": .string(bullPath), "options": ["mask": "none"]])
+            server.closeInput()
+            XCTAssertNotNil(server.waitForExit(timeout: 30))
+            XCTAssertEqual(temporaries(), [], "left by an exit right after loadImage")
+        }
+        // A writer that is gone (a process that has exited) and one that is alive (this one), in
+        // a folder of their own (a ServerProcess removes its state folder when it is freed).
+        let pruned = dir.appendingPathComponent("state-prune").path
+        try FileManager.default.createDirectory(atPath: pruned, withIntermediateDirectories: true)
+        let gone = Process()
+        gone.executableURL = URL(fileURLWithPath: "/bin/true")
+        try gone.run()
+        gone.waitUntilExit()
+        let dead = ".0123456789abcdef.clpsnap.tmp-\(gone.processIdentifier)-42", live = ".fedcba9876543210.clpsnap.tmp-\(getpid())-7"
+        for name in [dead, live] { _ = FileManager.default.createFile(atPath: pruned + "/" + name, contents: Data(count: 1 << 20)) }
+        let server = try ServerProcess(framing: .lines, arguments: ["--snapshot-max-age-days", "1000"], stateDirectory: pruned)
+        try server.initialize()
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: pruned).filter { $0.contains(".tmp-") }, [live])
+        try server.stop()
+    }
+
     /// Ids must come back exactly as sent, however large.
     func testLargeNumericIdsRoundTripExactly() throws {
         let server = try ServerProcess(framing: .lines)
