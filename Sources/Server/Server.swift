@@ -5,6 +5,13 @@ import Models
 import ServerProtocol
 import Sketching
 
+/// A document's uri as the exact bytes the client sent: two uris are one document only when
+/// their UTF-8 is the same (not when Swift's String calls them equal, e.g. NFC and NFD forms).
+struct DocumentKey: Hashable {
+    let bytes: [UInt8]
+    init(_ uri: String) { bytes = Array(uri.utf8) }
+}
+
 /// A request on its way to a handler.
 struct Request: @unchecked Sendable {
     let id: JSON
@@ -24,7 +31,9 @@ public final class Server: @unchecked Sendable {
     let gate = ComputeGate()
     let state: StateFolder
     private let phase = Locked(Phase.uninitialized)
-    private let documents = Locked<[String: Document]>([:])
+    /// Open documents by their uri's exact bytes: LSP uris are opaque, and Swift's String
+    /// equality would make `café` in NFC and in NFD one document.
+    private let documents = Locked<[DocumentKey: Document]>([:])
     /// Requests in flight, by the serialised id.
     private let inFlight = Locked<[String: (flag: CancelFlag, uri: String?, method: String)]>([:])
     private let models = Locked<PerceptionModels?>(nil)
@@ -253,7 +262,7 @@ public final class Server: @unchecked Sendable {
             // reopens it after the close has run, and a failed load leaves nothing behind.
             let limit = options.maxDocuments
             let (document, full): (Document?, Bool) = documents.withLock { docs in
-                if let d = docs[uri] {
+                if let d = docs[DocumentKey(uri)] {
                     d.queued += 1
                     return (d, false)
                 }
@@ -262,7 +271,7 @@ public final class Server: @unchecked Sendable {
                 guard docs.count < limit else { return (nil, true) }
                 let d = Document(uri: uri, server: self)
                 d.queued = 1
-                docs[uri] = d
+                docs[DocumentKey(uri)] = d
                 return (d, false)
             }
             if full {
@@ -312,14 +321,14 @@ public final class Server: @unchecked Sendable {
         let empty = !document.hasSession
         documents.withLock { docs in
             document.queued -= 1
-            if document.queued == 0 && empty && docs[document.uri] === document {
-                docs.removeValue(forKey: document.uri)
+            if document.queued == 0 && empty && docs[DocumentKey(document.uri)] === document {
+                docs.removeValue(forKey: DocumentKey(document.uri))
             }
         }
     }
 
     func unknownDocument(_ uri: String) -> RPCError {
-        let open = documents.withLock { Array($0.keys) }.sorted()
+        let open = documents.withLock { $0.values.map(\.uri) }.sorted()
         return .invalidParams("unknown uri \(uri.debugDescription): call loadImage (or restoreSession) for it first"
                               + (open.isEmpty ? " (no documents are open)" : "; open documents: \(open.joined(separator: ", "))"))
     }
@@ -418,7 +427,7 @@ public final class Server: @unchecked Sendable {
     /// Stops the requests of `uri` (all, or those of `methods`) on the server's own initiative.
     func cancelRequests(of uri: String, except id: JSON, methods: Set<String>? = nil, reason: String) {
         inFlight.withLock { requests in
-            for (key, entry) in requests where entry.uri == uri && key != id.text && (methods?.contains(entry.method) ?? true) {
+            for (key, entry) in requests where entry.uri.map({ $0.utf8.elementsEqual(uri.utf8) }) == true && key != id.text && (methods?.contains(entry.method) ?? true) {
                 entry.flag.cancel(.server(reason))
             }
         }
@@ -426,7 +435,7 @@ public final class Server: @unchecked Sendable {
 
     var openDocuments: [Document] { documents.withLock { Array($0.values) }.sorted { $0.uri < $1.uri } }
 
-    func document(uri: String) -> Document? { documents.withLock { $0[uri] } }
+    func document(uri: String) -> Document? { documents.withLock { $0[DocumentKey(uri)] } }
 
     // MARK: Lifecycle
 

@@ -165,6 +165,28 @@ final class HostileInputTests: XCTestCase {
         try server.stop()
     }
 
+    /// Uris are opaque: compared byte for byte, so `café` in NFC and in NFD are two documents
+    /// (Swift's String equality made them one: getSVG and closeDocument on one acted on the
+    /// other; issue 24, item 11).
+    func testURIsAreComparedByteForByte() throws {
+        let nfc = "caf\u{E9}", nfd = "cafe\u{301}"
+        XCTAssertEqual(nfc, nfd, "Swift calls them equal")
+        XCTAssertNotEqual(Array(nfc.utf8), Array(nfd.utf8))
+        let server = try ServerProcess(framing: .lines, arguments: ["--no-snapshots"])
+        try server.initialize()
+        _ = try server.request("loadImage", ["uri": .string(nfc), "path": .string(bullPath), "options": ["mask": "none"]])
+        _ = try server.request("setAbstraction", ["uri": .string(nfc), "strokes": 3])
+        _ = try server.request("loadImage", ["uri": .string(nfd), "path": .string(bullPath), "options": ["mask": "none"]])
+        guard case .array(let docs)? = try server.request("getStatus")["documents"] else { return XCTFail("no documents") }
+        XCTAssertEqual(docs.count, 2, "two documents: \(docs.map(\.text))")
+        _ = try server.request("closeDocument", ["uri": .string(nfd)])
+        let svg = try server.request("getSVG", ["uri": .string(nfc)])
+        XCTAssertNotNil(svg["svg"], "the NFC document is still open after closing the NFD one")
+        let gone = try server.error("getSVG", ["uri": .string(nfd)])
+        XCTAssertEqual(gone["code"], .int(-32602), gone.text)
+        try server.stop()
+    }
+
     /// Ids must come back exactly as sent, however large.
     func testLargeNumericIdsRoundTripExactly() throws {
         let server = try ServerProcess(framing: .lines)
