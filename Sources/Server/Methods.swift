@@ -97,15 +97,38 @@ extension Document {
                           subjectCoverage: wireNumber(scene.subject.coverage), encoder: session.encoder.name)
     }
 
+    /// `data` as base64: the standard alphabet, `=` padding (or none), and whitespace between
+    /// (MIME wraps lines). Any other character is refused by name and position, where the
+    /// lenient decoder skipped it and handed on other bytes than the client meant.
+    static func strictBase64(_ text: String) throws -> Data {
+        var clean = [UInt8]()
+        clean.reserveCapacity(text.utf8.count)
+        for (offset, b) in text.utf8.enumerated() {
+            switch b {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "+"), UInt8(ascii: "/"), UInt8(ascii: "="):
+                clean.append(b)
+            case 0x20, 0x09, 0x0A, 0x0D: continue
+            default:
+                let shown = b < 0x80 ? String(UnicodeScalar(b)).debugDescription : String(format: "byte 0x%02X", b)
+                throw RPCError.invalidParams("data must be base64 (A–Z, a–z, 0–9, +, /, = padding); found \(shown) at character \(offset)")
+            }
+        }
+        while clean.count % 4 != 0 { clean.append(UInt8(ascii: "=")) }
+        guard let bytes = Data(base64Encoded: Data(clean)) else {
+            throw RPCError.invalidParams("data is not valid base64 (padding or length is wrong)")
+        }
+        return bytes
+    }
+
     func decodeImage(path: String?, data: String?, what: String) throws -> RGBImage {
         do {
             switch (path, data) {
             case (let path?, nil):
                 return try ImageFile.decode(path: path, maxSide: ImageFile.workingMaxSide)
             case (nil, let data?):
-                guard let bytes = Data(base64Encoded: data, options: .ignoreUnknownCharacters), !bytes.isEmpty else {
-                    throw RPCError.invalidParams("data must be a base64-encoded PNG or JPEG file")
-                }
+                let bytes = try Self.strictBase64(data)
+                guard !bytes.isEmpty else { throw RPCError.invalidParams("data must be a base64-encoded PNG or JPEG file; it is empty") }
                 return try ImageFile.decode(data: bytes, name: "data", maxSide: ImageFile.workingMaxSide)
             case (nil, nil):
                 throw RPCError.invalidParams("\(what): give path (a file the server can read) or data (base64 PNG/JPEG)")

@@ -187,6 +187,27 @@ final class HostileInputTests: XCTestCase {
         try server.stop()
     }
 
+    /// `data` is strict base64: a character outside the alphabet is refused by name (it used to
+    /// be skipped, handing the decoder other bytes than sent); line breaks and missing padding
+    /// are fine (issue 24, item 16).
+    func testImageDataMustBeBase64() throws {
+        let bull = try Data(contentsOf: URL(fileURLWithPath: bullPath)).base64EncodedString()
+        let server = try ServerProcess(framing: .lines, arguments: ["--no-snapshots"])
+        try server.initialize()
+        let middle = bull.index(bull.startIndex, offsetBy: 100)
+        for junk in ["!", "*", "é", "-", "_", "\u{0}"] {
+            let e = try server.error("loadImage", ["uri": "a", "data": .string(bull[..<middle] + junk + bull[middle...]), "options": ["mask": "none"]])
+            XCTAssertEqual(e["code"], .int(-32602), junk)
+            XCTAssertTrue(e["message"]?.text.contains("at character 100") ?? false, e.text)
+        }
+        // Wrapped at 76 characters with CRLF, as MIME writes it, and without its padding.
+        var wrapped = "", rest = Substring(bull)
+        while !rest.isEmpty { wrapped += rest.prefix(76) + "\r\n"; rest = rest.dropFirst(76) }
+        _ = try server.request("loadImage", ["uri": "a", "data": .string(wrapped), "options": ["mask": "none"]])
+        _ = try server.request("loadImage", ["uri": "b", "data": .string(String(bull.reversed().drop { $0 == "=" }.reversed())), "options": ["mask": "none"]])
+        try server.stop()
+    }
+
     /// Ids must come back exactly as sent, however large.
     func testLargeNumericIdsRoundTripExactly() throws {
         let server = try ServerProcess(framing: .lines)
