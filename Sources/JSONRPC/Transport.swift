@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// How messages are framed on the pipe.
 public enum Framing: String, Sendable {
@@ -282,6 +283,14 @@ public final class MessageWriter: @unchecked Sendable {
         lock.unlock()
     }
 
+    /// Set once the process is exiting (SIGTERM): from then on nothing waits for the client
+    /// to read, and what is not yet written is dropped.
+    private let abandoned = Mutex(false)
+
+    /// Stops every send, now and later, from waiting on the client (a client that reads
+    /// nothing must not keep SIGTERM from saving and exiting).
+    public func abandon() { abandoned.withLock { $0 = true } }
+
     public func send(_ message: JSON) {
         let body = message.serialized
         lock.lock()
@@ -294,11 +303,23 @@ public final class MessageWriter: @unchecked Sendable {
             bytes = Array("Content-Length: \(body.count)\r\n\r\n".utf8)
             bytes.append(contentsOf: body)
         }
+        // At most a pipe buffer's page at a time, each once poll says there is room: a client
+        // that stops reading blocks us in poll, which wakes up to notice `abandon()`, never in
+        // a write that cannot be interrupted.
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if abandoned.withLock({ $0 }) { return }
+            var ready = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            let polled = poll(&ready, 1, 200)
+            if polled == 0 || (polled < 0 && errno == EINTR) { continue }
+            if polled < 0 || ready.revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 && ready.revents & Int16(POLLOUT) == 0 {
+                onBrokenPipe()
+                return
+            }
+            let chunk = min(bytes.count - offset, Int(PIPE_BUF))
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, chunk) }
             if n < 0 {
-                if errno == EINTR { continue }
+                if errno == EINTR || errno == EAGAIN { continue }
                 onBrokenPipe()
                 return
             }

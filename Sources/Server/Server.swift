@@ -481,6 +481,9 @@ public final class Server: @unchecked Sendable {
         let source = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())
         source.setEventHandler { [self] in
             FileHandle.standardError.write(Data("clipascene serve: SIGTERM: saving the documents' state, then exiting\n".utf8))
+            // Nothing more goes to the client: a client that reads nothing must not hold a step
+            // (blocked writing its progress) and with it the save.
+            writer.abandon()
             stopAndSave()
             _exit(143)
         }

@@ -142,6 +142,37 @@ final class ServerRobustnessTests: XCTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(closed), 1.0)
     }
 
+    /// SIGTERM saves and exits even while the client reads nothing (issue 24, item 10: with
+    /// stdout full of unread replies and progress, the server logged "saving" and hung until
+    /// the pipe was drained). stdout is a pipe nobody reads here.
+    func testSIGTERMExitsWhileTheClientReadsNothing() throws {
+        let state = NSTemporaryDirectory() + "clipascene-full-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try clipasceneBinary())
+        p.arguments = ["serve", "--state-dir", state]
+        let input = Pipe(), output = Pipe()
+        p.standardInput = input
+        p.standardOutput = output   // never read
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        var script = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{}}}"# + "\n"
+        script += #"{"jsonrpc":"2.0","id":2,"method":"loadImage","params":{"uri":"a","path":"\#(bullPath)","options":{"mask":"none"}}}"# + "\n"
+        script += #"{"jsonrpc":"2.0","id":3,"method":"step","params":{"uri":"a","count":100000,"workDoneToken":"t"}}"# + "\n"
+        for i in 0..<600 { script += #"{"jsonrpc":"2.0","id":\#(100 + i),"method":"getStatus"}"# + "\n" }
+        input.fileHandleForWriting.write(Data(script.utf8))
+        Thread.sleep(forTimeInterval: 4)   // the step runs; its progress and the replies fill the pipe
+        let sent = Date()
+        kill(p.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(15)
+        while p.isRunning && Date() < deadline { usleep(50_000) }
+        XCTAssertFalse(p.isRunning, "still running 15 s after SIGTERM")
+        if p.isRunning { p.terminate(); kill(p.processIdentifier, SIGKILL) } else { XCTAssertEqual(p.terminationStatus, 143) }
+        XCTAssertLessThan(Date().timeIntervalSince(sent), 10)
+        // The document's state was saved.
+        XCTAssertTrue(try FileManager.default.contentsOfDirectory(atPath: state).contains { $0.hasSuffix(".clpsnap") })
+    }
+
     func testKilledServerResumesFromItsLastSnapshot() throws {
         let state = NSTemporaryDirectory() + "clipascene-kill-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: state) }
