@@ -69,6 +69,8 @@ extension Document {
             let mask: GrayImage
             do { mask = try maskSource.mask(for: photo, masker: models.masker) } catch let e as ImageError {
                 throw RPCError.failed("options.mask could not be read: \(e.description)")
+            } catch let e as MaskMismatch {
+                throw RPCError.invalidParams("options.mask: \(e.description)")
             } catch {
                 throw RPCError.failed("the subject mask failed: \(error)")
             }

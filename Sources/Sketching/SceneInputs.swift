@@ -26,9 +26,29 @@ public enum MaskSource: Equatable, Sendable {
         case .auto: return try masker.mask(photo)
         case .none: return GrayImage(width: photo.width, height: photo.height, value: 0)
         case .file(let path):
-            return try ImageFile.decode(path: path, maxSide: ImageFile.workingMaxSide).gray
-                .resized(width: photo.width, height: photo.height, filter: .bilinear).thresholded()
+            let image = try ImageFile.decode(path: path, maxSide: ImageFile.workingMaxSide)
+            // A mask of another shape would be stretched over the photo, marking the wrong
+            // region as the subject; sizes that differ only by rounding are fine.
+            let maskAspect = Double(image.width) / Double(image.height), photoAspect = Double(photo.width) / Double(photo.height)
+            guard abs(Foundation.log(maskAspect / photoAspect)) <= Self.aspectTolerance else {
+                throw MaskMismatch(path: path, mask: (image.width, image.height), photo: (photo.width, photo.height))
+            }
+            return image.gray.resized(width: photo.width, height: photo.height, filter: .bilinear).thresholded()
         }
+    }
+
+    /// How far a mask image's width/height ratio may be from the photo's: 2 %.
+    public static let aspectTolerance = 0.02
+}
+
+/// A mask image whose shape is not the photo's.
+public struct MaskMismatch: Error, CustomStringConvertible {
+    public let path: String
+    public let mask: (width: Int, height: Int)
+    public let photo: (width: Int, height: Int)
+    public var description: String {
+        "\(path): the mask is \(mask.width) × \(mask.height), a different shape from the photo (\(photo.width) × \(photo.height) as read); "
+            + "give a mask of the photo's proportions (white = subject)"
     }
 }
 

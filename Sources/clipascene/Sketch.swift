@@ -92,6 +92,8 @@ struct Sketch: ParsableCommand {
         let mask: GrayImage
         do { mask = try MaskSource(self.mask).mask(for: photo, masker: masker) } catch let e as ImageError {
             throw UserFacingError(description: "--mask: \(e.description)")
+        } catch let e as MaskMismatch {
+            throw UserFacingError(description: "--mask: \(e.description)")
         }
         let session = try SketchSession(photo: photo, subjectMask: mask, background: backgroundImage, encoder: encoder,
                                         abstraction: abstraction)

@@ -2,6 +2,7 @@ import Foundation
 import JSONRPC
 import XCTest
 import Server
+import Imaging
 import TestSupport
 
 /// Inputs that once took the whole server down or left it in a wrong state: each test sends
@@ -205,6 +206,25 @@ final class HostileInputTests: XCTestCase {
         while !rest.isEmpty { wrapped += rest.prefix(76) + "\r\n"; rest = rest.dropFirst(76) }
         _ = try server.request("loadImage", ["uri": "a", "data": .string(wrapped), "options": ["mask": "none"]])
         _ = try server.request("loadImage", ["uri": "b", "data": .string(String(bull.reversed().drop { $0 == "=" }.reversed())), "options": ["mask": "none"]])
+        try server.stop()
+    }
+
+    /// A mask image of another shape than the photo is refused (-32602, both sizes named)
+    /// instead of being stretched over it; one of the same shape at another size is fine
+    /// (issue 24, item 16).
+    func testAMaskOfAnotherShapeIsRefused() throws {
+        let photo = try ImageFile.decode(path: bullPath)
+        let square = dir.appendingPathComponent("other-shape-mask.png").path
+        try ImageFile.writePNG(GrayImage(width: 64, height: 64 * photo.height / photo.width / 2, value: 1), to: square)
+        let half = dir.appendingPathComponent("half-mask.png").path
+        try ImageFile.writePNG(GrayImage(width: photo.width / 2, height: photo.height / 2, value: 1), to: half)
+        let server = try ServerProcess(framing: .lines, arguments: ["--no-snapshots"])
+        try server.initialize()
+        let e = try server.error("loadImage", ["uri": "a", "path": .string(bullPath), "options": ["mask": .string(square)]])
+        XCTAssertEqual(e["code"], .int(-32602), e.text)
+        XCTAssertTrue(e["message"]?.text.contains("64 × \(64 * photo.height / photo.width / 2)") ?? false, e.text)
+        let loaded = try server.request("loadImage", ["uri": "a", "path": .string(bullPath), "options": ["mask": .string(half)]])
+        XCTAssertEqual(loaded["subjectFound"], .bool(true), loaded.text)
         try server.stop()
     }
 
