@@ -119,10 +119,21 @@ public enum ImageFile {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe)
         } catch {
-            throw ImageError.unreadable(path, (error as NSError).localizedDescription)
+            // Foundation's own words ("The operation could not be completed", error 256) say
+            // nothing; the system's reason underneath does.
+            throw ImageError.unreadable(path, systemReadFailure(path) ?? "the system would not read it")
         }
         if data.isEmpty { throw ImageError.empty(path) }
         return data
+    }
+
+    /// Why the system will not read `path`, from `open` and a one-byte `read`: nil if both work.
+    static func systemReadFailure(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return FileWriteError.reason(errno: errno) }
+        defer { close(fd) }
+        var byte: UInt8 = 0
+        return read(fd, &byte, 1) < 0 ? FileWriteError.reason(errno: errno).lowercased() : nil
     }
 
     /// Header facts for a file on disk.

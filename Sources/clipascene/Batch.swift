@@ -49,8 +49,12 @@ struct Batch: ParsableCommand {
     func run() throws {
         if let threads { ComputeThreads.set(threads) }
         let (shardIndex, shardCount) = try parsedShard()
-        guard let text = try? String(contentsOfFile: manifest, encoding: .utf8) else {
-            throw UserFacingError(description: "\(manifest): cannot read the manifest")
+        let bytes: Data
+        do { bytes = try ImageFile.readBytes(path: manifest) } catch let e as ImageError {
+            throw UserFacingError(description: "the manifest \(e.description)")
+        }
+        guard let text = String(data: bytes, encoding: .utf8) else {
+            throw UserFacingError(description: "\(manifest): the manifest is not UTF-8 text; it must be JSON Lines, one JSON object per line")
         }
         let base = URL(fileURLWithPath: manifest).deletingLastPathComponent()
         let items = BatchItem.parse(manifest: text, base: base)

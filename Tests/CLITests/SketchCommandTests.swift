@@ -17,6 +17,23 @@ final class SketchCommandTests: XCTestCase {
         }
     }
 
+    /// Files the system will not read say why in its words, never Foundation's "error 256";
+    /// a manifest that is not text says so (issue 24, item 16).
+    func testUnreadableFilesSayWhy() throws {
+        let mem = try runCLI(["sketch", "/proc/self/mem"])
+        XCTAssertEqual(mem.status, 1)
+        XCTAssertTrue(mem.stderr.contains("input/output error"), mem.stderr)
+        XCTAssertFalse(mem.stderr.contains("NSCocoaErrorDomain"), mem.stderr)
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("binary-manifest-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        var rng = SystemRandomNumberGenerator()
+        _ = FileManager.default.createFile(atPath: scratch, contents: Data([0xFF, 0xFE, 0x00] + (0..<512).map { _ in UInt8.random(in: 0...255, using: &rng) }))
+        let binary = try runCLI(["batch", scratch, "--out", scratch + "-out"])
+        defer { try? FileManager.default.removeItem(atPath: scratch + "-out") }
+        XCTAssertEqual(binary.status, 1)
+        XCTAssertTrue(binary.stderr.contains("not UTF-8 text"), binary.stderr)
+    }
+
     func testUnreadableImageIsAClearError() throws {
         let r = try runCLI(["sketch", "/nonexistent/photo.jpg"])
         XCTAssertNotEqual(r.status, 0)
