@@ -328,9 +328,14 @@ public final class Server: @unchecked Sendable {
     }
 
     func unknownDocument(_ uri: String) -> RPCError {
-        let open = documents.withLock { $0.values.map(\.uri) }.sorted()
-        return .invalidParams("unknown uri \(uri.debugDescription): call loadImage (or restoreSession) for it first"
-                              + (open.isEmpty ? " (no documents are open)" : "; open documents: \(open.joined(separator: ", "))"))
+        let (others, known) = documents.withLock { docs in
+            (docs.filter { $0.key != DocumentKey(uri) }.map(\.value.uri).sorted(), docs[DocumentKey(uri)] != nil)
+        }
+        // Still in the table (work queued for it) but without a sketch: it was just closed, or
+        // its load failed or has not finished. Never list the uri as open in the same breath.
+        let why = known ? "\(uri.debugDescription) has no sketch now: it was closed, or its loadImage failed or has not finished; call loadImage (or restoreSession) for it"
+                        : "unknown uri \(uri.debugDescription): call loadImage (or restoreSession) for it first"
+        return .invalidParams(why + (others.isEmpty ? " (no other documents are open)" : "; open documents: \(others.joined(separator: ", "))"))
     }
 
     /// Runs a handler and sends its result or error; never lets an error escape.

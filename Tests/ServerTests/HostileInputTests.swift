@@ -228,6 +228,23 @@ final class HostileInputTests: XCTestCase {
         try server.stop()
     }
 
+    /// A request queued behind closeDocument says the document was closed, and never lists
+    /// the same uri as open (issue 24, item 16: "unknown uri x … open documents: x").
+    func testARequestAfterCloseSaysTheDocumentWasClosed() throws {
+        let server = try ServerProcess(framing: .lines, arguments: ["--no-snapshots"])
+        try server.initialize()
+        _ = try server.request("loadImage", ["uri": "x", "path": .string(bullPath), "options": ["mask": "none"]])
+        let close = server.call("closeDocument", ["uri": "x"])
+        let step = server.call("step", ["uri": "x", "count": 1])
+        XCTAssertNotNil(try server.response(to: close)["result"])
+        let e = try server.response(to: step)["error"]
+        XCTAssertEqual(e?["code"], .int(-32602))
+        let message = e?["message"]?.text ?? ""
+        XCTAssertFalse(message.contains("open documents: x"), message)
+        XCTAssertTrue(message.contains("closed") || message.contains("unknown uri"), message)
+        try server.stop()
+    }
+
     /// Ids must come back exactly as sent, however large.
     func testLargeNumericIdsRoundTripExactly() throws {
         let server = try ServerProcess(framing: .lines)
