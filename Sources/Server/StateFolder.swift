@@ -43,6 +43,8 @@ final class StateFolder: @unchecked Sendable {
         snapshots.sort { $0.date > $1.date }  // newest first
         var kept = 0
         for s in snapshots {
+            // A running server's snapshots are its own to keep or drop, whatever the rule.
+            if ownedByAnotherLiveServer(sidecar: "\(path)/\(s.name.dropLast(".clpsnap".count)).json") { continue }
             let tooOld = now.timeIntervalSince(s.date) > maxAge
             if tooOld || kept + s.bytes > maxBytes {
                 try? fm.removeItem(atPath: "\(path)/\(s.name)")
@@ -53,6 +55,15 @@ final class StateFolder: @unchecked Sendable {
             }
         }
         return removed
+    }
+
+    /// Whether the snapshot beside `sidecar` was last written by another server that is still
+    /// running (its process id, recorded in the sidecar, is alive and not ours). Two servers
+    /// may share a state folder; neither deletes what the other is keeping for a crash.
+    func ownedByAnotherLiveServer(sidecar: String) -> Bool {
+        guard let data = FileManager.default.contents(atPath: sidecar), let info = try? JSON.parse(Array(data)),
+              case .int(let pid)? = info["pid"], pid > 0, pid <= Int(Int32.max), pid != Int(getpid()) else { return false }
+        return kill(Int32(pid), 0) == 0 || errno == EPERM
     }
 
     /// `$CLIPASCENE_STATE_DIR`, else `$XDG_STATE_HOME/clipascene`, else `~/.local/state/clipascene`.
@@ -105,7 +116,7 @@ final class StateFolder: @unchecked Sendable {
         let target = snapshotPath(for: uri)
         try AtomicFile.write(data, to: target, createFolders: true)
         let info: JSON = ["uri": .string(uri), "step": .int(step), "bytes": .int(data.count),
-                          "savedAt": .string(ISO8601DateFormatter().string(from: Date()))]
+                          "savedAt": .string(ISO8601DateFormatter().string(from: Date())), "pid": .int(Int(getpid()))]
         try AtomicFile.write(Data(info.serialized), to: target.replacingOccurrences(of: ".clpsnap", with: ".json"))
     }
 
@@ -115,6 +126,8 @@ final class StateFolder: @unchecked Sendable {
         let target = snapshotPath(for: uri)
         _ = pending.withLock { $0.removeValue(forKey: uri) }
         writer.sync {
+            // Another server on this folder wrote it last and still runs: it is that server's.
+            if ownedByAnotherLiveServer(sidecar: target.replacingOccurrences(of: ".clpsnap", with: ".json")) { return }
             try? FileManager.default.removeItem(atPath: target)
             try? FileManager.default.removeItem(atPath: target.replacingOccurrences(of: ".clpsnap", with: ".json"))
         }

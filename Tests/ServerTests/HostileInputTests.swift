@@ -245,6 +245,46 @@ final class HostileInputTests: XCTestCase {
         try server.stop()
     }
 
+    /// Two servers on one --state-dir keep each other's snapshots (issue 24, item 12): a new
+    /// server's retention and the other's closeDocument leave alone a snapshot that a running
+    /// server wrote last (its pid is in the sidecar); once that server is gone, its snapshot
+    /// restores, and the rule applies to it again.
+    func testServersSharingAStateFolderKeepEachOthersSnapshots() throws {
+        let state = dir.appendingPathComponent("shared-state").path
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        func snapshots() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: state)) ?? []).filter { $0.hasSuffix(".clpsnap") }.sorted() }
+        func waitForSnapshots(_ n: Int) { let end = Date().addingTimeInterval(20); while snapshots().count < n && Date() < end { usleep(50_000) } }
+        let first = try ServerProcess(framing: .lines, stateDirectory: state)
+        try first.initialize()
+        _ = try first.request("loadImage", ["uri": "mine", "path": .string(bullPath), "options": ["mask": "none"]])
+        _ = try first.request("loadImage", ["uri": "shared", "path": .string(bullPath), "options": ["mask": "none"]])
+        waitForSnapshots(2)
+        // A second server whose retention rule would remove everything.
+        let second = try ServerProcess(framing: .lines, arguments: ["--snapshot-max-age-days", "0", "--snapshot-max-megabytes", "0"],
+                                       stateDirectory: state)
+        try second.initialize()
+        XCTAssertEqual(snapshots().count, 2, "the running server's snapshots survive the other's retention")
+        // The second server opens "shared" too (its snapshot now), and the first closes it.
+        _ = try second.request("loadImage", ["uri": "shared", "path": .string(bullPath), "options": ["mask": "none"]])
+        func sharedWrittenBySecond() -> Bool {
+            ((try? FileManager.default.contentsOfDirectory(atPath: state)) ?? []).filter { $0.hasSuffix(".json") }.contains { name in
+                guard let data = FileManager.default.contents(atPath: state + "/" + name), let info = try? JSON.parse(Array(data)) else { return false }
+                return info["uri"] == "shared" && info["pid"] == .int(Int(second.process.processIdentifier))
+            }
+        }
+        let end = Date().addingTimeInterval(20)
+        while !sharedWrittenBySecond() && Date() < end { usleep(50_000) }
+        XCTAssertTrue(sharedWrittenBySecond(), "the second server's snapshot of the shared uri")
+        _ = try first.request("closeDocument", ["uri": "shared"])
+        XCTAssertEqual(snapshots().count, 2, "closing it on one server leaves the other's live snapshot")
+        // The first server is killed: its snapshot of "mine" restores on the second.
+        kill(first.process.processIdentifier, SIGKILL)
+        _ = first.waitForExit(timeout: 5)
+        let restored = try second.request("restoreSession", ["uri": "mine"])
+        XCTAssertEqual(restored["step"], .int(0))
+        try second.stop()
+    }
+
     /// Ids must come back exactly as sent, however large.
     func testLargeNumericIdsRoundTripExactly() throws {
         let server = try ServerProcess(framing: .lines)
