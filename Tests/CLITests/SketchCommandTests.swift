@@ -91,8 +91,8 @@ final class SketchCommandTests: XCTestCase {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("inputs-\(UUID())")
         defer { try? FileManager.default.removeItem(at: dir) }
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        var mask = GrayImage(width: 40, height: 30, value: 0)
-        for y in 0..<30 { for x in 0..<20 { mask.pixels[y * 40 + x] = 1 } }
+        var mask = GrayImage(width: 40, height: 40, value: 0)   // the photo's shape (500 × 500), smaller
+        for y in 0..<40 { for x in 0..<20 { mask.pixels[y * 40 + x] = 1 } }
         try ImageFile.writePNG(mask, to: dir.appendingPathComponent("mask.png").path)
         try ImageFile.writePNG(GrayImage(width: 16, height: 16, value: 0.5), to: dir.appendingPathComponent("bg.png").path)
         let out = dir.appendingPathComponent("out")
