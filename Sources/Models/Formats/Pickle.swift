@@ -63,9 +63,26 @@ public final class PickleList { public var items: [PickleValue] = [] }
 /// Every list and dict one load made. A pickle can build a container that holds itself (a
 /// reference cycle that counting never frees); emptying them all when the load is done frees
 /// the memory whatever the file did.
+///
+/// It also counts the entries put into them. BUILD merges a dict into another (into itself: the
+/// size doubles for two bytes of file) and APPENDS/ADDITEMS copy a memoised tuple as often as
+/// the file asks, so a few kilobytes could fill gigabytes; past `entryBudget` the load stops.
 final class PickleArena {
     private var lists: [PickleList] = []
     private var dicts: [PickleDict] = []
+    private(set) var entries = 0
+
+    /// A checkpoint holds about one entry per module attribute: thousands for CLIP ViT-B/32,
+    /// a few hundred for the test fixture. A load that needs four million is not a checkpoint.
+    static let entryBudget = 1 << 22
+
+    /// Accounts for `count` more entries, before they are added.
+    func admit(_ count: Int) throws {
+        entries += count
+        guard entries <= Self.entryBudget else {
+            throw PickleError("the pickle builds more than \(Self.entryBudget) list and dict entries: not a checkpoint")
+        }
+    }
 
     func list() -> PickleList {
         let l = PickleList()
@@ -230,33 +247,46 @@ struct PickleReader {
             case 0x86: let b = try pop(), a = try pop(); stack.append(.tuple([a, b]))  // TUPLE2
             case 0x87: let c = try pop(), b = try pop(), a = try pop(); stack.append(.tuple([a, b, c]))  // TUPLE3
             case 0x5D: stack.append(.list(arena.list()))              // EMPTY_LIST
-            case 0x6C: let l = arena.list(); l.items = try popMark(); stack.append(.list(l))  // LIST
+            case 0x6C:                                                // LIST
+                let items = try popMark()
+                try arena.admit(items.count)
+                let l = arena.list()
+                l.items = items
+                stack.append(.list(l))
             case 0x7D: stack.append(.dict(arena.dict()))              // EMPTY_DICT
             case 0x64:                                                // DICT
                 let items = try popMark()
                 let d = arena.dict()
                 guard items.count % 2 == 0 else { throw PickleError("DICT with an odd number of items") }
+                try arena.admit(items.count / 2)
                 for i in stride(from: 0, to: items.count, by: 2) { d.set(items[i], items[i + 1]) }
                 stack.append(.dict(d))
             case 0x8F: stack.append(.list(arena.list()))              // EMPTY_SET (as a list)
             case 0x90:                                                // ADDITEMS
                 let items = try popMark()
-                if case .list(let l) = stack.last { l.items += items }
+                if case .list(let l) = stack.last {
+                    try arena.admit(items.count)
+                    l.items += items
+                }
             case 0x61:                                                // APPEND
                 let v = try pop()
                 guard case .list(let l) = stack.last else { throw PickleError("APPEND to a non-list") }
+                try arena.admit(1)
                 l.items.append(v)
             case 0x65:                                                // APPENDS
                 let items = try popMark()
                 guard case .list(let l) = stack.last else { throw PickleError("APPENDS to a non-list") }
+                try arena.admit(items.count)
                 l.items += items
             case 0x73:                                                // SETITEM
                 let v = try pop(), k = try pop()
                 guard case .dict(let d) = stack.last else { throw PickleError("SETITEM on a non-dict") }
+                try arena.admit(1)
                 d.set(k, v)
             case 0x75:                                                // SETITEMS
                 let items = try popMark()
                 guard case .dict(let d) = stack.last, items.count % 2 == 0 else { throw PickleError("bad SETITEMS") }
+                try arena.admit(items.count / 2)
                 for i in stride(from: 0, to: items.count, by: 2) { d.set(items[i], items[i + 1]) }
             case 0x71: memo[Int(try u8())] = stack.last               // BINPUT
             case 0x72: memo[try le(4)] = stack.last                   // LONG_BINPUT
@@ -284,7 +314,10 @@ struct PickleReader {
                 switch obj {
                 case .object(let c, let a, _): stack.append(.object(callable: c, args: a, state: state))
                 case .dict(let d):
-                    if case .dict(let s) = state { d.items += s.items }
+                    if case .dict(let s) = state {
+                        try arena.admit(s.items.count)
+                        d.items += s.items
+                    }
                     stack.append(obj)
                 default: stack.append(obj)  // e.g. tensors: BUILD carries only hooks
                 }
@@ -310,6 +343,7 @@ struct PickleReader {
         case ("collections", "OrderedDict"):
             let d = arena.dict()
             if let items = args.first?.tupleValue {
+                try arena.admit(items.count)
                 for item in items { if let kv = item.tupleValue, kv.count == 2 { d.set(kv[0], kv[1]) } }
             }
             return .dict(d)

@@ -141,9 +141,18 @@ public struct TorchCheckpoint {
     /// The largest tensor read, in elements (CLIP's largest weight has 38.6 M).
     static let maximumTensorElements = 1 << 30
 
+    /// Every view is read into its own dense tensor, so the file's storages bound the total: a
+    /// tied weight is read twice, but a thousand names on one storage are not a checkpoint.
     private mutating func materialise(_ refs: [TensorReference], storages: [String: ArraySlice<UInt8>]) throws {
+        let stored = storages.values.reduce(0) { $0 + $1.count }
+        var budget = 2 * stored + (1 << 20)
         for (ref, name) in zip(refs, names) {
             guard let raw = storages[ref.storageKey] else { throw PickleError("storage \(ref.storageKey) for '\(name)' is missing") }
+            let bytes = (CheckedSize.product(ref.shape, limit: Self.maximumTensorElements) ?? 0) * ref.storageType.byteSize
+            budget -= bytes
+            guard budget >= 0 else {
+                throw PickleError("its tensors would hold more than twice the \(stored) bytes stored (many names on the same numbers): not a checkpoint")
+            }
             tensors[name] = try Self.decode(ref, raw)
         }
     }
@@ -163,6 +172,11 @@ public struct TorchCheckpoint {
         }
         guard count == 0 || (ref.offset >= 0 && (maxIndex.map { $0 < available } ?? false)) else {
             throw PickleError("tensor view (offset \(ref.offset), shape \(ref.shape)) runs past its storage of \(available) elements")
+        }
+        // A view with stride 0 reads one number many times: a file of a few bytes could ask for
+        // 2³⁰ of them. Weights are never saved expanded, so a view holds at most its storage.
+        guard count <= available else {
+            throw PickleError("tensor view of shape \(ref.shape) holds \(count) numbers but its storage only \(available): not a weight")
         }
         var out = [Float](repeating: 0, count: count)
         raw.withUnsafeBytes { buf in
