@@ -110,10 +110,7 @@ public enum ImageFile {
         switch info.st_mode & S_IFMT {
         case S_IFREG: break
         case S_IFDIR: throw ImageError.isDirectory(path)
-        case S_IFCHR, S_IFBLK: throw ImageError.notRegularFile(path, kind: "a device")
-        case S_IFIFO: throw ImageError.notRegularFile(path, kind: "a FIFO (named pipe)")
-        case S_IFSOCK: throw ImageError.notRegularFile(path, kind: "a socket")
-        default: throw ImageError.notRegularFile(path, kind: "not a file")
+        default: throw ImageError.notRegularFile(path, kind: AtomicFile.kindOfFile(info.st_mode))
         }
         let data: Data
         do {

@@ -219,7 +219,7 @@ extension Document {
         if let outDir {
             // Found before any work, as the caller's mistake: a file, device or pipe where the
             // folder should be, or one of the files to write.
-            let files = matrix.fidelities.flatMap { f in matrix.simplicities.map { "f\(f)_s\($0).svg" } } + ["matrix.png"]
+            let files = matrix.fileNames
             do { try AtomicFile.prepareFolder(outDir, files: files) } catch let e as FileWriteError {
                 throw RPCError.invalidParams("outDir: \(e.description)")
             }
@@ -243,7 +243,7 @@ extension Document {
             server.gate.yield()
         }, onCell: { cell in
             let svg = try cell.drawing.combinedSVG()
-            if let outDir { try svg.write(to: "\(outDir)/f\(cell.fidelity)_s\(cell.simplicity).svg") }
+            if let outDir { try svg.write(to: "\(outDir)/\(cell.fileName)") }
             matrixCells.append(MatrixCell(fidelity: cell.fidelity, simplicity: cell.simplicity, svg: svg.xml()))
         })
         progress.end("\(cells.count) cells")
@@ -251,7 +251,7 @@ extension Document {
             throw r.cancel.error("runMatrix was cancelled after \(cells.count) cells", data: ["cells": try matrixCells.json()])
         }
         let sheet = try ImageFile.pngData(matrix.contactSheet(cells))
-        if let outDir { try AtomicFile.write(sheet, to: "\(outDir)/matrix.png") }
+        if let outDir { try AtomicFile.write(sheet, to: "\(outDir)/\(AbstractionMatrix.contactSheetName)") }
         return try MatrixResult(cells: matrixCells, contactSheet: sheet.base64EncodedString(), fidelities: matrix.fidelities,
                                 simplicities: matrix.simplicities, outDir: outDir).json()
     }

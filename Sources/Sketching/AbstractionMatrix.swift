@@ -19,7 +19,19 @@ public struct AbstractionMatrix: Sendable {
             self.drawing = drawing
             self.lastStep = lastStep
         }
+
+        /// The cell's SVG in a matrix's output folder: `f<fidelity>_s<simplicity>.svg`.
+        public var fileName: String { AbstractionMatrix.fileName(fidelity: fidelity, simplicity: simplicity) }
     }
+
+    /// Every file a matrix writes into its folder: one SVG per cell, then the contact sheet.
+    public var fileNames: [String] {
+        fidelities.flatMap { f in simplicities.map { Self.fileName(fidelity: f, simplicity: $0) } } + [Self.contactSheetName]
+    }
+
+    public static let contactSheetName = "matrix.png"
+
+    static func fileName(fidelity: Int, simplicity: Int) -> String { "f\(fidelity)_s\(simplicity).svg" }
 
     public let fidelities: [Int]
     public let simplicities: [Int]

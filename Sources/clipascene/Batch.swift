@@ -165,9 +165,9 @@ extension BatchItem {
                 let m = try AbstractionMatrix(fidelities: [0, 1, 2, 3], simplicities: [0, 2, 4, 6], base: abstraction)
                 let cells = try m.run(photo: photo, subjectMask: maskImage, background: backgroundImage, encoder: models.encoder,
                                       onStep: { _, _, l in loss = l }, onCell: { cell in
-                    try cell.drawing.combinedSVG().write(to: "\(tmp)/f\(cell.fidelity)_s\(cell.simplicity).svg")
+                    try cell.drawing.combinedSVG().write(to: "\(tmp)/\(cell.fileName)")
                 })
-                try ImageFile.writePNG(m.contactSheet(cells), to: "\(tmp)/matrix.png")
+                try ImageFile.writePNG(m.contactSheet(cells), to: "\(tmp)/\(AbstractionMatrix.contactSheetName)")
             } else {
                 let session = try SketchSession(photo: photo, subjectMask: maskImage, background: backgroundImage,
                                                 encoder: models.encoder, abstraction: abstraction)

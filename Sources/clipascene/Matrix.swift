@@ -68,7 +68,7 @@ struct Matrix: ParsableCommand {
         guard EncoderKind(rawValue: encoder) != nil else {
             throw ValidationError("--encoder must be one of: \(EncoderKind.namesList); got '\(encoder)'")
         }
-        try AtomicFile.prepareFolder(out, files: matrix.fidelities.flatMap { f in matrix.simplicities.map { "f\(f)_s\($0).svg" } } + ["matrix.png"])
+        try AtomicFile.prepareFolder(out, files: matrix.fileNames)
         let photo = try loadPhoto(image)
         let start = Date()
         let (encoder, masker) = try loadModels(encoder: self.encoder)
@@ -78,10 +78,10 @@ struct Matrix: ParsableCommand {
             if progress == nil { progress = ProgressLine(total: total) }
             progress?.update(step: done, loss: loss)
         }, onCell: { cell in
-            try cell.drawing.combinedSVG().write(to: "\(out)/f\(cell.fidelity)_s\(cell.simplicity).svg")
+            try cell.drawing.combinedSVG().write(to: "\(out)/\(cell.fileName)")
         })
         progress?.finish()
-        try ImageFile.writePNG(matrix.contactSheet(cells), to: "\(out)/matrix.png")
+        try ImageFile.writePNG(matrix.contactSheet(cells), to: "\(out)/\(AbstractionMatrix.contactSheetName)")
         FileHandle.standardError.write(Data(String(format: "%d × %d matrix in %.0f s on OpenBLAS's %@ kernels; wrote %@/matrix.png and %d SVGs\n",
                                                    matrix.simplicities.count, matrix.fidelities.count,
                                                    Date().timeIntervalSince(start), BLASKernels.current, out, cells.count).utf8))

@@ -55,7 +55,7 @@ final class InspectCommandTests: XCTestCase {
             .write(to: dir.appendingPathComponent("huge.png"))
         let cases: [(String, String)] = [
             (dir.appendingPathComponent("huge.png").path, "2³¹"),
-            ("/dev/zero", "a device"),
+            ("/dev/zero", "a character device"),
             (dir.appendingPathComponent("missing.png").path, "no such file"),
             (dir.appendingPathComponent("empty.jpg").path, "empty"),
             (dir.appendingPathComponent("cut.jpg").path, "truncated"),
