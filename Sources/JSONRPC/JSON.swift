@@ -1,14 +1,15 @@
 import Foundation
 
-/// A JSON value. Our own small parser and writer: ids must come back with the type they came
-/// in (1 stays 1, "1" stays "1"), large base64 strings must parse fast, and nesting is bounded
-/// so no input can exhaust the stack.
-public enum JSON: Sendable, Equatable {
+/// A JSON value. Our own small parser and writer: ids must come back exactly as they came in
+/// (1 stays 1, "1" stays "1", 1.0 stays 1.0), large base64 strings must parse fast, and nesting
+/// is bounded so no input can exhaust the stack.
+public enum JSON: Sendable {
     case null
     case bool(Bool)
     case int(Int)
-    /// An integer too large for `Int`, kept as written: request ids must come back exactly.
-    case largeInteger(String)
+    /// A number kept as written, because `.int` or `.double` would write it back differently:
+    /// too large for `Int`, `-0`, `1.0`, `1E+2`, `1e-400`. Request ids must come back exactly.
+    case numberText(String)
     case double(Double)
     case string(String)
     case array([JSON])
@@ -24,10 +25,40 @@ public enum JSON: Sendable, Equatable {
         switch self {
         case .null: return "null"
         case .bool: return "a boolean"
-        case .int, .largeInteger, .double: return "a number"
+        case .int, .numberText, .double: return "a number"
         case .string: return "a string"
         case .array: return "an array"
         case .object: return "an object"
+        }
+    }
+
+    /// The value of a number (`numberText` read as a Double: it may round, or be infinite).
+    public var numberValue: Double? {
+        switch self {
+        case .int(let i): return Double(i)
+        case .double(let d): return d
+        case .numberText(let text): return Double(text) ?? .infinity
+        default: return nil
+        }
+    }
+}
+
+extension JSON: Equatable {
+    /// Structural, except that a number kept as text equals the same number parsed (so
+    /// `1e-05` from one writer equals `.double(0.00001)`); `.int(1)` and `.double(1)` stay apart.
+    public static func == (a: JSON, b: JSON) -> Bool {
+        switch (a, b) {
+        case (.null, .null): return true
+        case (.bool(let x), .bool(let y)): return x == y
+        case (.int(let x), .int(let y)): return x == y
+        case (.double(let x), .double(let y)): return x == y
+        case (.string(let x), .string(let y)): return x == y
+        case (.array(let x), .array(let y)): return x == y
+        case (.object(let x), .object(let y)): return x == y
+        case (.numberText(let x), .numberText(let y)): return x == y
+        case (.numberText, .int), (.numberText, .double), (.int, .numberText), (.double, .numberText):
+            return a.numberValue == b.numberValue
+        default: return false
         }
     }
 }
@@ -54,14 +85,21 @@ public struct JSONParseError: Error, CustomStringConvertible {
 extension JSON {
     public static let maximumDepth = 256
 
-    public static func parse(_ bytes: [UInt8]) throws -> JSON {
+    public static func parse(_ bytes: [UInt8]) throws -> JSON { try parseReportingReplacements(bytes).value }
+
+    /// Parses, and says where the first string was not exact Unicode text: invalid UTF-8, or a
+    /// `\\u` escape of a lone surrogate. Such text is read with U+FFFD in its place, so two
+    /// different strings could read as one; a caller that compares text (document uris) refuses
+    /// it. `replacedTextAt` is a path such as `params.uri` or `params.items[2]`, nil when all
+    /// text was exact.
+    public static func parseReportingReplacements(_ bytes: [UInt8]) throws -> (value: JSON, replacedTextAt: String?) {
         try bytes.withUnsafeBufferPointer { buffer in
             var parser = Parser(bytes: buffer)
             parser.skipSpace()
             let value = try parser.value(depth: 0)
             parser.skipSpace()
             guard parser.index == buffer.count else { throw parser.error("unexpected text after the JSON value") }
-            return value
+            return (value, parser.replacedTextAt)
         }
     }
 
@@ -71,6 +109,14 @@ extension JSON {
 private struct Parser {
     let bytes: UnsafeBufferPointer<UInt8>
     var index = 0
+    /// Where the value being parsed sits (object keys and array indices), for `replacedTextAt`.
+    private var path: [PathStep] = []
+    private(set) var replacedTextAt: String?
+
+    private enum PathStep {
+        case key(String)
+        case index(Int)
+    }
 
     init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
@@ -103,12 +149,14 @@ private struct Parser {
             while true {
                 skipSpace()
                 guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string key") }
-                let key = try string()
+                let key = try string(isKey: true)
                 skipSpace()
                 guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
                 index += 1
                 skipSpace()
+                path.append(.key(key))
                 object[key] = try value(depth: depth + 1)
+                path.removeLast()
                 skipSpace()
                 guard index < bytes.count else { throw error("unexpected end of input") }
                 if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
@@ -122,7 +170,9 @@ private struct Parser {
             if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return .array(array) }
             while true {
                 skipSpace()
+                path.append(.index(array.count))
                 array.append(try value(depth: depth + 1))
+                path.removeLast()
                 skipSpace()
                 guard index < bytes.count else { throw error("unexpected end of input") }
                 if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
@@ -150,6 +200,9 @@ private struct Parser {
             while p.index < p.bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(p.bytes[p.index]) { p.index += 1 }
             return p.index - s
         }
+        if index + 1 < bytes.count, bytes[index] == UInt8(ascii: "0"), (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index + 1]) {
+            throw error("a number may not start with 0 (JSON has no octal)")
+        }
         guard digits(&self) > 0 else { throw error("expected digits") }
         if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
             integral = false
@@ -163,32 +216,57 @@ private struct Parser {
             guard digits(&self) > 0 else { throw error("expected digits in the exponent") }
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
-        if integral { return Int(text).map { .int($0) } ?? .largeInteger(text) }
-        guard let d = Double(text), d.isFinite else { throw error("number out of range") }
-        return .double(d)
+        // Kept as a number only when it would be written back as it came; otherwise as text.
+        if integral, let i = Int(text), String(i) == text { return .int(i) }
+        guard let d = Double(text), d.isFinite else {
+            if integral { return .numberText(text) }
+            throw error("number out of range")
+        }
+        return JSON.double(d).text == text ? .double(d) : .numberText(text)
     }
 
-    mutating func string() throws -> String {
+    /// Notes the first string that is not exact Unicode text, with where it sits.
+    private mutating func noteReplacement(inKey: Bool) {
+        guard replacedTextAt == nil else { return }
+        var text = ""
+        for step in path {
+            switch step {
+            case .key(let k): text += text.isEmpty ? k : ".\(k)"
+            case .index(let i): text += "[\(i)]"
+            }
+        }
+        replacedTextAt = inKey ? (text.isEmpty ? "a key" : "a key in \(text)") : (text.isEmpty ? "the message" : text)
+    }
+
+    mutating func string(isKey: Bool = false) throws -> String {
         index += 1   // opening quote
         let start = index
+        var nonASCII: UInt8 = 0
         // Fast path: no escapes.
         while index < bytes.count {
             let b = bytes[index]
             if b == UInt8(ascii: "\"") {
-                let s = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                let raw = UnsafeBufferPointer(rebasing: bytes[start..<index])
+                let s = String(decoding: raw, as: UTF8.self)
+                // Invalid UTF-8 decodes to U+FFFD: the text is no longer what was sent.
+                if nonASCII & 0x80 != 0, !s.utf8.elementsEqual(raw) { noteReplacement(inKey: isKey) }
                 index += 1
                 return s
             }
             if b == UInt8(ascii: "\\") { break }
             if b < 0x20 { throw error("control character in a string") }
+            nonASCII |= b
             index += 1
         }
         var out = [UInt8](bytes[start..<index])
+        var lossy = false
         while index < bytes.count {
             let b = bytes[index]
             if b == UInt8(ascii: "\"") {
                 index += 1
-                return String(decoding: out, as: UTF8.self)
+                let s = String(decoding: out, as: UTF8.self)
+                if lossy || !s.utf8.elementsEqual(out) { noteReplacement(inKey: isKey) }
+                return s
             }
             if b < 0x20 { throw error("control character in a string") }
             if b != UInt8(ascii: "\\") { out.append(b); index += 1; continue }
@@ -215,9 +293,11 @@ private struct Parser {
                         scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                     } else {
                         out.append(contentsOf: Array("\u{FFFD}".utf8))
+                        lossy = true
                         scalar = low
                     }
                 }
+                if Unicode.Scalar(scalar) == nil { lossy = true }
                 let u = Unicode.Scalar(scalar) ?? "\u{FFFD}"
                 out.append(contentsOf: Array(String(Character(u)).utf8))
             default: throw error("unknown escape '\\\(Unicode.Scalar(e))'")
@@ -263,7 +343,7 @@ extension JSON {
         case .null: out.append(contentsOf: Array("null".utf8))
         case .bool(let b): out.append(contentsOf: Array((b ? "true" : "false").utf8))
         case .int(let i): out.append(contentsOf: Array(String(i).utf8))
-        case .largeInteger(let text): out.append(contentsOf: Array(text.utf8))
+        case .numberText(let text): out.append(contentsOf: Array(text.utf8))
         case .double(let d):
             if !d.isFinite { out.append(contentsOf: Array("null".utf8)) }
             else if d == d.rounded(), abs(d) < 1e15 { out.append(contentsOf: Array(String(Int(d)).utf8)) }

@@ -37,8 +37,7 @@ public struct Params {
             throw RPCError.invalidParams("\(name(key)) is required (an integer in \(range.lowerBound)…\(range.upperBound))")
         }
         var value: Int? = nil
-        if case .int(let i) = v { value = i }
-        if case .double(let d) = v, d == d.rounded(), abs(d) < 1e15 { value = Int(d) }
+        if case .int(let i) = v { value = i } else if let d = v.numberValue, d == d.rounded(), abs(d) < 1e15 { value = Int(d) }
         guard let i = value, range.contains(i) else {
             throw RPCError.invalidParams("\(name(key)) must be an integer in \(range.lowerBound)…\(range.upperBound), got \(v.text)")
         }
@@ -54,18 +53,14 @@ public struct Params {
     public func optionalInteger(_ key: String) throws -> Int? {
         guard let v = object[key], v != .null else { return nil }
         if case .int(let i) = v { return i }
-        if case .double(let d) = v, d == d.rounded(), abs(d) < 1e15 { return Int(d) }
+        if let d = v.numberValue, d == d.rounded(), abs(d) < 1e15 { return Int(d) }
         throw RPCError.invalidParams("\(name(key)) must be an integer, got \(v.text)")
     }
 
     public func double(_ key: String) throws -> Double? {
         guard let v = object[key], v != .null else { return nil }
-        switch v {
-        case .int(let i): return Double(i)
-        case .double(let d): return d
-        case .largeInteger(let text): return Double(text) ?? .infinity
-        default: throw RPCError.invalidParams("\(name(key)) must be a number, got \(v.typeName)")
-        }
+        guard let d = v.numberValue else { throw RPCError.invalidParams("\(name(key)) must be a number, got \(v.typeName)") }
+        return d
     }
 
     public func bool(_ key: String, default fallback: Bool) throws -> Bool {

@@ -12,6 +12,9 @@ public enum Framing: String, Sendable {
 /// What the reader hands the server for each message.
 public enum Incoming: Sendable {
     case message(JSON, Framing)
+    /// A message with a string that is not exact Unicode (invalid UTF-8, a lone surrogate):
+    /// parsed with U+FFFD in its place; `at` says where (`params.uri`). The server refuses it.
+    case inexactText(JSON, at: String, Framing)
     /// The bytes could not be a message; the server answers with `error` (id null) and reads on.
     /// The framing is nil when the bytes do not say (a stray line): it must not fix the
     /// framing of the replies.
@@ -257,7 +260,11 @@ public struct MessageReader: Sendable {
     }
 
     private func parse(_ bytes: [UInt8], _ framing: Framing) -> Incoming {
-        do { return .message(try JSON.parse(bytes), framing) } catch {
+        do {
+            let (value, replaced) = try JSON.parseReportingReplacements(bytes)
+            if let replaced { return .inexactText(value, at: replaced, framing) }
+            return .message(value, framing)
+        } catch {
             return .malformed(.parse("the message is not valid JSON: \(error)"), framing)
         }
     }

@@ -92,6 +92,9 @@ public final class Server: @unchecked Sendable {
                 case .message(let json, let framing):
                     writer.adopt(framing)
                     handle(json)
+                case .inexactText(let json, let at, let framing):
+                    writer.adopt(framing)
+                    handle(json, inexactTextAt: at)
                 case .malformed(let error, let framing):
                     if let framing { writer.adopt(framing) }
                     refuse(id: .null, error: error)
@@ -133,7 +136,9 @@ public final class Server: @unchecked Sendable {
 
     // MARK: Messages
 
-    func handle(_ message: JSON) {
+    /// `inexactTextAt`: where the message had text that is not valid Unicode (see
+    /// `JSON.parseReportingReplacements`); such a request is refused, such a notification dropped.
+    func handle(_ message: JSON, inexactTextAt: String? = nil) {
         guard case .object(let o) = message else {
             if case .array = message {
                 return refuse(id: .null, error: .invalidRequest("batches are not supported; send one message at a time"))
@@ -143,7 +148,7 @@ public final class Server: @unchecked Sendable {
         let id = o["id"]
         if let id {
             switch id {
-            case .string, .int, .largeInteger, .double, .null: break
+            case .string, .int, .numberText, .double, .null: break
             default: return refuse(id: .null, error: .invalidRequest("id must be a string or a number, got \(id.typeName)"))
             }
         }
@@ -160,6 +165,16 @@ public final class Server: @unchecked Sendable {
         }
         if let version = o["jsonrpc"], version != "2.0" {
             return refuse(id: id ?? .null, error: .invalidRequest("jsonrpc must be \"2.0\", got \(version.text)"))
+        }
+        if let inexactTextAt {
+            // Uris are compared byte for byte: text read with U+FFFD in place of what was sent
+            // could name another document (two different invalid uris would read the same).
+            let what = "\(inexactTextAt) is not valid Unicode text (invalid UTF-8, or a \\u escape of an unpaired surrogate); send UTF-8"
+            guard let id else {
+                FileHandle.standardError.write(Data("clipascene serve: dropped the \(method) notification: \(what)\n".utf8))
+                return
+            }
+            return refuse(id: id, error: .invalidParams(what))
         }
         guard let id else { return notification(method, o["params"]) }
         let params: Params

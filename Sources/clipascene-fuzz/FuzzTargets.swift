@@ -23,7 +23,18 @@ enum FuzzTarget: String, CaseIterable {
             let cut = bytes.isEmpty ? 0 : Int(bytes[0]) % (bytes.count + 1)
             for part in [UnsafeRawBufferPointer(rebasing: bytes[0..<cut]), UnsafeRawBufferPointer(rebasing: bytes[cut...])] {
                 for incoming in reader.feed(part) {
-                    if case .message(let json, _) = incoming { _ = try? JSON.parse(json.serialized) }
+                    switch incoming {
+                    case .message(let json, _), .inexactText(let json, _, _):
+                        // What the writer writes reads back as the same value, written the
+                        // same way (ids come back exactly), with every string exact Unicode.
+                        let text = json.serialized
+                        guard let (again, replaced) = try? JSON.parseReportingReplacements(text) else {
+                            fatalError("the writer wrote JSON the parser refuses: \(String(decoding: text.prefix(200), as: UTF8.self))")
+                        }
+                        precondition(replaced == nil, "written text is not exact Unicode at \(replaced ?? "")")
+                        precondition(again == json && again.serialized == text, "a value changed through the writer: \(json.text.prefix(200))")
+                    case .malformed: break
+                    }
                 }
             }
         case .image:

@@ -188,6 +188,68 @@ final class HostileInputTests: XCTestCase {
         try server.stop()
     }
 
+    /// Ids come back exactly as written, and requests are keyed by that text: `1` and `1.0`
+    /// are two requests, so cancelling `1.0` leaves `1` running (issue 24, item 16: `-0` came
+    /// back as `0`, `1E+2` as `100`, `1.0` as `1`, `1e-400` as `0`; `01` was accepted).
+    func testIdsComeBackAsWrittenAndAreKeyedByTheirText() throws {
+        let server = try ServerProcess(framing: .lines, arguments: ["--no-snapshots"])
+        try server.initialize()
+        let ids = ["1.0", "-0", "1E+2", "1e-400", "2.50"]
+        for id in ids { server.writeRaw(Array("{\"jsonrpc\":\"2.0\",\"id\":\(id),\"method\":\"getStatus\"}\n".utf8)) }
+        for id in ids {
+            let reply = try server.waitFor(timeout: 10, "the reply to \(id)") { $0["id"]?.text == id }
+            XCTAssertNotNil(reply["result"], reply.text)
+        }
+        server.writeRaw(Array("{\"jsonrpc\":\"2.0\",\"id\":01,\"method\":\"getStatus\"}\n".utf8))
+        let refused = try server.waitFor(timeout: 10, "the parse error") { $0["error"]?["code"] == .int(-32700) }
+        XCTAssertEqual(refused["id"], .null)
+        XCTAssertTrue(refused["error"]?["message"]?.text.contains("start with 0") ?? false, refused.text)
+
+        _ = try server.request("loadImage", ["uri": "a", "path": .string(bullPath), "options": ["mask": "none"]])
+        _ = try server.request("loadImage", ["uri": "b", "path": .string(bullPath), "options": ["mask": "none"]])
+        server.writeRaw(Array(#"{"jsonrpc":"2.0","id":900001,"method":"step","params":{"uri":"a","count":10000}}"#.utf8) + [0x0A])
+        server.writeRaw(Array(#"{"jsonrpc":"2.0","id":900001.0,"method":"step","params":{"uri":"b","count":10000}}"#.utf8) + [0x0A])
+        try server.waitForStep("a")
+        try server.waitForStep("b")
+        server.writeRaw(Array(#"{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":900001.0}}"#.utf8) + [0x0A])
+        let cancelled = try server.waitFor(timeout: 30, "the reply to 900001.0") { $0["id"]?.text == "900001.0" }
+        XCTAssertEqual(cancelled["error"]?["code"], .int(-32800), cancelled.text)
+        Thread.sleep(forTimeInterval: 1)
+        XCTAssertFalse(server.messages.contains { $0["id"]?.text == "900001" }, "cancelling 900001.0 stopped 900001 too")
+        server.writeRaw(Array(#"{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":900001}}"#.utf8) + [0x0A])
+        let second = try server.waitFor(timeout: 30, "the reply to 900001") { $0["id"]?.text == "900001" }
+        XCTAssertEqual(second["error"]?["code"], .int(-32800), second.text)
+        try server.stop()
+    }
+
+    /// A uri that is not Unicode text is refused (-32602, naming the field), not read with
+    /// U+FFFD in place: two different invalid uris used to reach one document (issue 24, item 11).
+    func testURIsThatAreNotUnicodeAreRefused() throws {
+        let server = try ServerProcess(framing: .lines, arguments: ["--no-snapshots"])
+        try server.initialize()
+        let load = #"{"jsonrpc":"2.0","id":"L","method":"loadImage","params":{"uri":"doc-URI","path":"\#(bullPath)","options":{"mask":"none"}}}"#
+        func send(_ uri: [UInt8], id: String) {
+            let text = Array(load.replacingOccurrences(of: "\"L\"", with: "\"\(id)\"").utf8)
+            guard let at = text.firstRange(of: Array("doc-URI".utf8)) else { return XCTFail("no placeholder") }
+            server.writeRaw(Array(text[..<at.lowerBound]) + uri + Array(text[at.upperBound...]) + [0x0A])
+        }
+        let bad: [(String, [UInt8])] = [("ff", [0x61, 0xFF]), ("fe", [0x61, 0xFE]), ("lone", Array(#"a\ud800"#.utf8)),
+                                        ("low", Array(#"a\udc00"#.utf8)), ("overlong", [0x61, 0xC0, 0xAF])]
+        for (id, uri) in bad {
+            send(uri, id: id)
+            let reply = try server.waitFor(timeout: 30, "the reply to \(id)") { $0["id"] == .string(id) }
+            XCTAssertEqual(reply["error"]?["code"], .int(-32602), reply.text)
+            XCTAssertTrue(reply["error"]?["message"]?.text.contains("params.uri is not valid Unicode") ?? false, reply.text)
+        }
+        guard case .array(let docs)? = try server.request("getStatus")["documents"] else { return XCTFail("no documents") }
+        XCTAssertEqual(docs.count, 0, "no document was opened: \(docs.map(\.text))")
+        // A real U+FFFD and an astral character are fine.
+        send(Array("a\u{FFFD}😀".utf8), id: "ok")
+        let ok = try server.waitFor(timeout: 60, "the reply to ok") { $0["id"] == "ok" }
+        XCTAssertNotNil(ok["result"], ok.text)
+        try server.stop()
+    }
+
     /// `data` is strict base64: a character outside the alphabet is refused by name (it used to
     /// be skipped, handing the decoder other bytes than sent); line breaks and missing padding
     /// are fine (issue 24, item 16).
@@ -291,7 +353,7 @@ final class HostileInputTests: XCTestCase {
         try server.initialize()
         let id = "123456789012345678901234567890"
         server.writeRaw(Array("{\"jsonrpc\":\"2.0\",\"id\":\(id),\"method\":\"getStatus\"}\n".utf8))
-        let reply = try server.waitFor(timeout: 10, "the reply") { $0["id"] == .largeInteger(id) }
+        let reply = try server.waitFor(timeout: 10, "the reply") { $0["id"] == .numberText(id) }
         XCTAssertNotNil(reply["result"])
         XCTAssertTrue(reply.text.contains("\"id\":\(id)"), reply.text)
         try server.stop()

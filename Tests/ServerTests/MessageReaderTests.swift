@@ -52,6 +52,7 @@ final class MessageReaderTests: XCTestCase {
             switch $0 {
             case .message(let m, _): return "msg:\(m["id"]?.text ?? "-")"
             case .malformed(let e, _): return "err:\(e.code)"
+            case .inexactText(let m, let at, _): return "inexact(\(at)):\(m["id"]?.text ?? "-")"
             }
         }
     }

@@ -108,19 +108,14 @@ struct ProtocolSchemas {
     static func matches(_ v: JSON, type: String) -> Bool {
         switch (type, v) {
         case ("null", .null), ("boolean", .bool), ("string", .string), ("array", .array), ("object", .object),
-             ("number", .int), ("number", .double), ("integer", .int), ("number", .largeInteger),
-             ("integer", .largeInteger): return true
+             ("number", .int), ("number", .double), ("integer", .int), ("number", .numberText): return true
         case ("integer", .double(let d)): return d == d.rounded()
+        case ("integer", .numberText): return v.numberValue.map { $0 == $0.rounded() } ?? false
         default: return false
         }
     }
 
     static func number(_ v: JSON) -> Double? {
-        switch v {
-        case .int(let i): return Double(i)
-        case .double(let d): return d
-        case .largeInteger(let t): return Double(t)
-        default: return nil
-        }
+        v.numberValue
     }
 }
