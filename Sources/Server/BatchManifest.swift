@@ -33,8 +33,15 @@ public struct BatchItem: Sendable {
             let lineText = raw.trimmingCharacters(in: .whitespaces)
             if lineText.isEmpty || lineText.hasPrefix("#") { continue }
             var item = BatchItem(id: "line-\(n + 1)", line: n + 1)
-            guard case .object(let object)? = try? JSON.parse(lineText) else {
-                item.problem = "line \(n + 1) is not a JSON object"
+            // Say what is wrong with the line: a 100,000-deep array is not "not an object".
+            let parsed: JSON
+            do { parsed = try JSON.parse(lineText) } catch {
+                item.problem = "line \(n + 1) is not valid JSON (\(error)); each line is one object such as {\"image\": \"photo.jpg\"}"
+                items.append(item)
+                continue
+            }
+            guard case .object(let object) = parsed else {
+                item.problem = "line \(n + 1) is \(parsed.typeName), not a JSON object such as {\"image\": \"photo.jpg\"}"
                 items.append(item)
                 continue
             }

@@ -131,7 +131,7 @@ final class BatchCommandTests: XCTestCase {
         }
         let summary = try String(contentsOfFile: out + "/summary-0-of-1.jsonl", encoding: .utf8)
         XCTAssertEqual(summary.split(separator: "\n").count, 8)
-        for (id, needle) in [("line-1", "reserved"), ("line-2", "limit"), ("huge", "1e+300"), ("text", #"got \"8\""#),
+        for (id, needle) in [("line-1", "reserved"), ("line-2", "limit"), ("huge", "1e300"), ("text", #"got \"8\""#),
                              ("negative", "-5"), ("fraction", "2.5"), ("hugeimage", "2³¹")] {
             let record = try String(contentsOfFile: out + "/\(id)/error.json", encoding: .utf8)
             XCTAssertTrue(record.contains(needle), "\(id): \(record)")
