@@ -159,20 +159,21 @@ public enum ImageFile {
         }
     }
 
-    /// Decodes a PNG or JPEG file to RGB in [0,1], alpha composited on white, EXIF orientation applied.
-    public static func decode(path: String, maxPixels: Int = defaultMaxPixels, maxSide: Int? = nil) throws -> RGBImage {
-        try decode(data: readBytes(path: path), name: path, maxPixels: maxPixels, maxSide: maxSide)
+    /// Decodes a PNG or JPEG file to RGB in [0,1], EXIF orientation applied, alpha composited
+    /// on `matte` (white: a photo on the page; black: a mask, where transparent is not subject).
+    public static func decode(path: String, maxPixels: Int = defaultMaxPixels, maxSide: Int? = nil, matte: Float = 1) throws -> RGBImage {
+        try decode(data: readBytes(path: path), name: path, maxPixels: maxPixels, maxSide: maxSide, matte: matte)
     }
 
     /// Decodes PNG or JPEG bytes.
     /// `maxSide`: a photo whose long side is larger is shrunk by a whole factor while it is
     /// still 8-bit (JPEG already in the decoder), so its long side is at most `maxSide`.
     public static func decode(data: Data, name: String = "image", maxPixels: Int = defaultMaxPixels,
-                              maxSide: Int? = nil) throws -> RGBImage {
+                              maxSide: Int? = nil, matte: Float = 1) throws -> RGBImage {
         let info = try inspect(data: data, name: name)
         try checkSize(info, name: name, maxPixels: maxPixels)
         switch info.format {
-        case .png: return try PNGCodec.decode(data, name: name, maxSide: maxSide)
+        case .png: return try PNGCodec.decode(data, name: name, maxSide: maxSide, matte: matte)
         case .jpeg: return try JPEGCodec.decode(data, info: info, name: name, maxSide: maxSide)
         default: throw ImageError.unsupportedFormat(name, info.format)
         }

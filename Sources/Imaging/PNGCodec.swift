@@ -51,7 +51,7 @@ enum PNGCodec {
         return ImageInfo(format: .png, width: width, height: height, channels: channels, bitDepth: depth, orientation: 1)
     }
 
-    static func decode(_ data: Data, name: String, maxSide: Int? = nil) throws -> RGBImage {
+    static func decode(_ data: Data, name: String, maxSide: Int? = nil, matte: Float = 1) throws -> RGBImage {
         try data.withUnsafeBytes { raw -> RGBImage in
             guard let base = raw.baseAddress else { throw ImageError.empty(name) }
             var image = newImage()
@@ -65,17 +65,17 @@ enum PNGCodec {
             /// 8-bit RGBA (straight alpha) to the image, shrunk first when the photo is too large.
             func rgbImage(fromRGBA bytes: [UInt8]) -> RGBImage {
                 bytes.withUnsafeBufferPointer { b in
-                    guard factor > 1 else { return RGBImage(interleaved: b, width: width, height: height, channels: 4) }
+                    guard factor > 1 else { return RGBImage(interleaved: b, width: width, height: height, channels: 4, matte: matte) }
                     let small = BoxReduce.reduce(b, width: width, height: height, channels: 4, factor: factor)
                     return small.bytes.withUnsafeBufferPointer {
-                        RGBImage(interleaved: $0, width: small.width, height: small.height, channels: 4)
+                        RGBImage(interleaved: $0, width: small.width, height: small.height, channels: 4, matte: matte)
                     }
                 }
             }
             if image.format & flagLinear != 0 {
                 // 16-bit file: the simplified API calls such data linear and would gamma-encode it
                 // on the way to 8 bits. Reading into its 16-bit linear format keeps the stored
-                // values (premultiplied by alpha), which we composite over white ourselves.
+                // values (premultiplied by alpha), which we composite over the matte ourselves.
                 image.format = flagColor | flagAlpha | flagLinear
                 var buffer = [UInt16](repeating: 0, count: width * height * 4)
                 try finishRead(&image, into: &buffer, rowSamples: width * 4, name: name)
@@ -97,12 +97,12 @@ enum PNGCodec {
                 let scale: Float = 1 / 65535
                 for i in 0..<plane {
                     let transparency = 1 - Float(buffer[4 * i + 3]) * scale
-                    for c in 0..<3 { pixels[c * plane + i] = Float(buffer[4 * i + c]) * scale + transparency }
+                    for c in 0..<3 { pixels[c * plane + i] = Float(buffer[4 * i + c]) * scale + transparency * matte }
                 }
                 return RGBImage(width: width, height: height, pixels: pixels)
             }
             // 8-bit files (gray, RGB, palette, tRNS, alpha) become 8-bit RGBA here;
-            // alpha is then composited over white.
+            // alpha is then composited over the matte.
             image.format = UInt32(cpng_format_rgba)
             var buffer = [UInt8](repeating: 0, count: width * height * 4)
             try finishRead(&image, into: &buffer, rowSamples: width * 4, name: name)

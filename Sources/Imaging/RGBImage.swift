@@ -60,8 +60,9 @@ public struct RGBImage: Sendable, Equatable {
     }
 
     /// From interleaved 8-bit samples with `channels` per pixel (3: RGB, 4: RGBA
-    /// composited over white, 1: gray, 2: gray + alpha over white).
-    public init(interleaved bytes: UnsafeBufferPointer<UInt8>, width: Int, height: Int, channels: Int) {
+    /// composited over `matte`, 1: gray, 2: gray + alpha over `matte`). The matte is the gray
+    /// a transparent pixel shows: white (1) for photos, black (0) for masks.
+    public init(interleaved bytes: UnsafeBufferPointer<UInt8>, width: Int, height: Int, channels: Int, matte: Float = 1) {
         let plane = width * height
         var pixels = [Float](repeating: 0, count: 3 * plane)
         let scale: Float = 1 / 255
@@ -78,10 +79,11 @@ public struct RGBImage: Sendable, Equatable {
                 rgb = (Float(bytes[base]) * scale, Float(bytes[base + 1]) * scale, Float(bytes[base + 2]) * scale)
                 if channels == 4 { alpha = Float(bytes[base + 3]) * scale }
             }
-            // Transparent pixels show the white page underneath.
-            pixels[i] = rgb.0 * alpha + (1 - alpha)
-            pixels[plane + i] = rgb.1 * alpha + (1 - alpha)
-            pixels[2 * plane + i] = rgb.2 * alpha + (1 - alpha)
+            // Transparent pixels show the matte underneath.
+            let under = (1 - alpha) * matte
+            pixels[i] = rgb.0 * alpha + under
+            pixels[plane + i] = rgb.1 * alpha + under
+            pixels[2 * plane + i] = rgb.2 * alpha + under
         }
         self.init(width: width, height: height, pixels: pixels)
     }

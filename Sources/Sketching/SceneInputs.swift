@@ -8,7 +8,8 @@ public enum MaskSource: Equatable, Sendable {
     case auto
     /// No subject: the whole scene is sketched as background.
     case none
-    /// A mask image (white = subject), resized to the photo and thresholded at ½.
+    /// A mask image (white = subject; transparent = not subject), resized to the photo and
+    /// thresholded at ½.
     case file(String)
 
     /// "auto", "none" or a path.
@@ -25,16 +26,21 @@ public enum MaskSource: Equatable, Sendable {
         switch self {
         case .auto: return try masker.mask(photo)
         case .none: return GrayImage(width: photo.width, height: photo.height, value: 0)
-        case .file(let path):
-            let image = try ImageFile.decode(path: path, maxSide: ImageFile.workingMaxSide)
-            // A mask of another shape would be stretched over the photo, marking the wrong
-            // region as the subject; sizes that differ only by rounding are fine.
-            let maskAspect = Double(image.width) / Double(image.height), photoAspect = Double(photo.width) / Double(photo.height)
-            guard abs(Foundation.log(maskAspect / photoAspect)) <= Self.aspectTolerance else {
-                throw MaskMismatch(path: path, mask: (image.width, image.height), photo: (photo.width, photo.height))
-            }
-            return image.gray.resized(width: photo.width, height: photo.height, filter: .bilinear).thresholded()
+        case .file(let path): return try Self.fileMask(path, for: photo)
         }
+    }
+
+    /// A mask file read at the photo's size. Transparent pixels are not subject: composited
+    /// on white (as photos are) a fully transparent mask was all subject.
+    public static func fileMask(_ path: String, for photo: RGBImage) throws -> GrayImage {
+        let image = try ImageFile.decode(path: path, maxSide: ImageFile.workingMaxSide, matte: 0)
+        // A mask of another shape would be stretched over the photo, marking the wrong
+        // region as the subject; sizes that differ only by rounding are fine.
+        let maskAspect = Double(image.width) / Double(image.height), photoAspect = Double(photo.width) / Double(photo.height)
+        guard abs(Foundation.log(maskAspect / photoAspect)) <= Self.aspectTolerance else {
+            throw MaskMismatch(path: path, mask: (image.width, image.height), photo: (photo.width, photo.height))
+        }
+        return image.gray.resized(width: photo.width, height: photo.height, filter: .bilinear).thresholded()
     }
 
     /// How far a mask image's width/height ratio may be from the photo's: 2 %.

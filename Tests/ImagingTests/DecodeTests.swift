@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import Imaging
+import TestSupport
 
 final class DecodeTests: XCTestCase {
     var dir: URL!
@@ -52,6 +53,21 @@ final class DecodeTests: XCTestCase {
         let half: Float = 1 - 128.0 / 255
         assertPixel(img, 2, 0, (half, half, half))
         XCTAssertEqual(try ImageFile.inspect(data: data).channels, 4)
+    }
+
+    /// Masks are read on a black matte: transparent is "not subject" (issue 24 item 16).
+    func testPNGAlphaOnABlackMatte() throws {
+        let data = PNGFixture.make(width: 3, height: 1, depth: 8, colorType: 6,
+                                   samples: [255, 255, 255, 255, 255, 255, 255, 0, 255, 255, 255, 128])
+        let img = try ImageFile.decode(data: data, matte: 0)
+        assertPixel(img, 0, 0, (1, 1, 1))
+        assertPixel(img, 1, 0, (0, 0, 0))
+        let half: Float = 128.0 / 255
+        assertPixel(img, 2, 0, (half, half, half))
+        let grayAlpha = PNGFixture.make(width: 1, height: 1, depth: 8, colorType: 4, samples: [255, 0])
+        assertPixel(try ImageFile.decode(data: grayAlpha, matte: 0), 0, 0, (0, 0, 0))
+        let rgba16 = PNGFixture.make(width: 1, height: 1, depth: 16, colorType: 6, samples: [65535, 65535, 65535, 0])
+        assertPixel(try ImageFile.decode(data: rgba16, matte: 0), 0, 0, (0, 0, 0))
     }
 
     func testPNGGray8AndGrayAlpha() throws {

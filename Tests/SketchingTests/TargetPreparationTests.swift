@@ -43,3 +43,31 @@ final class TargetPreparationTests: XCTestCase {
         XCTAssertLessThan(medianOfBackground(reference), 0.2)
     }
 }
+
+/// A mask file: white is subject, and transparent is not (issue 24 item 16: read like a photo,
+/// on white, a fully transparent mask was all subject).
+final class MaskFileTests: XCTestCase {
+    func testTransparentPixelsAreNotSubject() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mask-\(UUID())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let photo = RGBImage(width: 8, height: 4)
+        func mask(_ name: String, colorType: Int, depth: Int = 8, _ pixel: (Int, Int) -> [Int]) throws -> GrayImage {
+            let samples = (0..<4).flatMap { y in (0..<8).flatMap { x in pixel(x, y) } }
+            let path = dir.appendingPathComponent(name).path
+            try PNGFixture.make(width: 8, height: 4, depth: depth, colorType: colorType, samples: samples).write(to: URL(fileURLWithPath: path))
+            return try MaskSource.fileMask(path, for: photo)
+        }
+        func subject(_ m: GrayImage) -> Int { m.pixels.filter { $0 > 0.5 }.count }
+        XCTAssertEqual(subject(try mask("clear.png", colorType: 6) { _, _ in [255, 255, 255, 0] }), 0, "fully transparent white")
+        XCTAssertEqual(subject(try mask("clear16.png", colorType: 6, depth: 16) { _, _ in [65535, 65535, 65535, 0] }), 0)
+        XCTAssertEqual(subject(try mask("clear-gray.png", colorType: 4) { _, _ in [255, 0] }), 0)
+        // A cut-out: opaque white on the left half, transparent on the right.
+        let half = try mask("half.png", colorType: 6) { x, _ in x < 4 ? [255, 255, 255, 255] : [255, 255, 255, 0] }
+        XCTAssertEqual(subject(half), 16)
+        XCTAssertGreaterThan(half[1, 1], 0.5)
+        XCTAssertLessThan(half[6, 1], 0.5)
+        // Opaque masks read as before: white subject on black.
+        XCTAssertEqual(subject(try mask("opaque.png", colorType: 0) { x, _ in [x < 2 ? 255 : 0] }), 8)
+    }
+}

@@ -2,8 +2,8 @@ import Foundation
 
 /// Builds PNG files byte by byte (stored deflate blocks), so tests can make every
 /// colour type and bit depth, and damaged files, without any image library.
-enum PNGFixture {
-    static func crc32(_ bytes: [UInt8]) -> UInt32 {
+public enum PNGFixture {
+    public static func crc32(_ bytes: [UInt8]) -> UInt32 {
         var table = [UInt32](repeating: 0, count: 256)
         for n in 0..<256 {
             var c = UInt32(n)
@@ -15,15 +15,15 @@ enum PNGFixture {
         return crc ^ 0xFFFF_FFFF
     }
 
-    static func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)] }
+    public static func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)] }
 
-    static func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+    public static func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
         let body = Array(type.utf8) + data
         return be32(UInt32(data.count)) + body + be32(crc32(body))
     }
 
     /// zlib stream made of stored (uncompressed) deflate blocks.
-    static func zlibStored(_ data: [UInt8]) -> [UInt8] {
+    public static func zlibStored(_ data: [UInt8]) -> [UInt8] {
         var out: [UInt8] = [0x78, 0x01]
         var i = 0
         repeat {
@@ -40,7 +40,7 @@ enum PNGFixture {
 
     /// A PNG with the given IHDR fields and raw (unfiltered) scanline samples.
     /// `samples` holds one value per channel per pixel, each in 0..<(1 << depth).
-    static func make(width: Int, height: Int, depth: Int, colorType: Int, samples: [Int],
+    public static func make(width: Int, height: Int, depth: Int, colorType: Int, samples: [Int],
                      palette: [(UInt8, UInt8, UInt8)]? = nil, paletteAlpha: [UInt8]? = nil) -> Data {
         let channels = [0: 1, 2: 3, 3: 1, 4: 2, 6: 4][colorType] ?? 1
         var raw: [UInt8] = []
