@@ -46,7 +46,7 @@ struct Sketch: ParsableCommand {
     @Option(help: "Perceptual encoder (\(EncoderKind.namesList)).")
     var encoder: String = EncoderKind.default.rawValue
 
-    @Option(help: "Subject mask: auto (U²-Net-p), none (all background) or a mask image (white = subject).")
+    @Option(help: "Subject mask: auto (U²-Net-p), none (all background) or a mask image (white = subject; black or transparent = background).")
     var mask: String = "auto"
 
     @Option(help: "Background target: auto (the subject region inpainted) or an image.")
