@@ -66,6 +66,7 @@ public enum JPEGCodec {
             guard tjGetErrorCode(handle) == Int32(TJERR_WARNING.rawValue), Self.isHarmless(warning: why, fileSize: data.count) else {
                 throw ImageError.corrupt(name, .jpeg, why.contains("Premature end") || why.contains("premature end") ? "truncated: \(why)" : why)
             }
+            // The padding is at the very end, so nothing can follow it: decode to the end.
             if decompress(flags: TJFLAG_ACCURATEDCT) != 0 && tjGetErrorCode(handle) == Int32(TJERR_FATAL.rawValue) {
                 throw ImageError.corrupt(name, .jpeg, errorText(handle))
             }
@@ -88,13 +89,37 @@ public enum JPEGCodec {
         return Orientation.apply(info.orientation, to: stored)
     }
 
-    /// libjpeg's warning about a few bytes between markers ("Corrupt JPEG data: 2 extraneous
-    /// bytes before marker 0xd9"): padding some writers leave, outside the image data. Many
-    /// such bytes mean the decoder stopped early in data it could not read (Huffman-coded
+    /// The damage libjpeg finds in a JPEG, decoding every scan without stopping: its (first)
+    /// warning, unless that is harmless end padding; nil when none. The image fuzz target
+    /// checks that no file `decode` accepts has any, so nothing damaged decodes silently.
+    public static func damageLeftUnreported(_ data: Data) -> String? {
+        guard let info = try? info(data, name: "check"), let handle = tjInitDecompress() else { return nil }
+        defer { tjDestroy(handle) }
+        let swap = info.orientation >= 5
+        let width = swap ? info.height : info.width, height = swap ? info.width : info.height
+        let format = info.channels == 4 ? TJPF_CMYK : TJPF_RGB
+        var buffer = [UInt8](repeating: 0, count: width * height * (info.channels == 4 ? 4 : 3))
+        let status = data.withUnsafeBytes { raw -> Int32 in
+            guard let src = raw.bindMemory(to: UInt8.self).baseAddress else { return -1 }
+            return buffer.withUnsafeMutableBufferPointer { dst in
+                tjDecompress2(handle, src, UInt(raw.count), dst.baseAddress, Int32(width), 0, Int32(height), Int32(format.rawValue), TJFLAG_ACCURATEDCT)
+            }
+        }
+        guard status != 0 else { return nil }
+        let why = errorText(handle)
+        return tjGetErrorCode(handle) == Int32(TJERR_WARNING.rawValue) && isHarmless(warning: why, fileSize: data.count) ? nil : why
+    }
+
+    /// libjpeg's warning about a few bytes before the end marker ("Corrupt JPEG data: 2
+    /// extraneous bytes before marker 0xd9"): padding some writers leave after the image data.
+    /// Many such bytes mean the decoder stopped early in data it could not read (Huffman-coded
     /// data labelled arithmetic-coded left 672 of 2,000 bytes unread, the pixels garbage), so
-    /// only a few (at most 64, and under 1 % of the file) count as padding.
+    /// only a few (at most 64, and under 1 % of the file) count as padding. Stray bytes before
+    /// any other marker (a later scan's) do not: libjpeg reports only its first warning, so
+    /// damage further on would go unseen (a progressive file padded before its second scan
+    /// and cut short in its last decoded silently).
     static func isHarmless(warning: String, fileSize: Int) -> Bool {
-        guard let range = warning.range(of: " extraneous bytes before marker") else { return false }
+        guard let range = warning.range(of: " extraneous bytes before marker 0xd9") else { return false }
         let count = Int(warning[..<range.lowerBound].split(separator: " ").last ?? "") ?? Int.max
         return count <= 64 && count * 100 < fileSize
     }

@@ -38,7 +38,13 @@ enum FuzzTarget: String, CaseIterable {
                 }
             }
         case .image:
-            _ = try? ImageFile.decode(data: Data(bytes), name: "fuzz", maxPixels: 1 << 20)
+            // A file that decodes holds no damage libjpeg would warn about further on (issue 24
+            // item 15: damaged JPEGs decoded to gray or garbage with only a stderr line).
+            let data = Data(bytes)
+            if (try? ImageFile.decode(data: data, name: "fuzz", maxPixels: 1 << 20)) != nil,
+               (try? ImageFile.inspect(data: data))?.format == .jpeg, let damage = JPEGCodec.damageLeftUnreported(data) {
+                fatalError("a damaged JPEG decoded silently: \(damage)")
+            }
         case .svg:
             _ = try? SVGDocument.parse(String(decoding: bytes, as: UTF8.self))
         case .pickle:

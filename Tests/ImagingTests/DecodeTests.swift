@@ -306,6 +306,17 @@ final class DecodeTests: XCTestCase {
         let padded = Array(jpeg[..<(jpeg.count - 2)]) + [0x00, 0x00, 0x00, 0xFF, 0xD9]
         let img = try ImageFile.decode(data: Data(padded))
         XCTAssertLessThan(meanAbsDiff(img, try ImageFile.decode(data: Data(jpeg))), 1e-6)
+        XCTAssertNil(JPEGCodec.damageLeftUnreported(Data(padded)))
+        // Padding before a later scan, then that scan cut short: the padding's warning stopped
+        // the first decode, and libjpeg reports only its first warning, so the second decode
+        // (to the end) hid the damage. Only padding before the end marker is harmless now.
+        // (A progressive file reads its later scans' markers while decoding.)
+        let progressive = [UInt8](try JPEGCodec.encode(photo, quality: 90, progressive: true))
+        let scans = (0..<(progressive.count - 1)).filter { progressive[$0] == 0xFF && progressive[$0 + 1] == 0xDA }
+        guard scans.count >= 3, let last = scans.last else { return XCTFail("\(scans.count) scans") }
+        let paddedThenCut = Array(progressive[..<scans[1]]) + [0x00, 0x00] + Array(progressive[scans[1]..<(last + (progressive.count - last) / 3)]) + [0xFF, 0xD9]
+        XCTAssertNotNil(JPEGCodec.damageLeftUnreported(Data(paddedThenCut)))
+        assertThrows(isCorrupt) { _ = try ImageFile.decode(data: Data(paddedThenCut)) }
     }
 
     func testWrongMagic() {
