@@ -270,11 +270,20 @@ public struct MessageReader: Sendable {
     }
 }
 
-/// Writes framed messages to a file descriptor, one whole message at a time.
+/// Writes framed messages to a file descriptor, one whole message at a time, in the order
+/// they were sent, from a queue of its own: no caller waits for the client to read. (The
+/// reader thread answered bad requests itself, and a client that stopped reading held it in
+/// `write`, so a cancel behind them was never read.)
 public final class MessageWriter: @unchecked Sendable {
     private let fd: Int32
     private let lock = NSLock()
     private var framing: Framing?
+    private let queue = DispatchQueue(label: "clipascene.writer")
+    /// Bytes sent and not yet written. Notifications (progress) are dropped past
+    /// `notificationBacklogLimit`, so a client that reads nothing cannot fill memory with
+    /// them; answers are never dropped.
+    private let pending = Mutex(0)
+    public static let notificationBacklogLimit = 16 << 20
     /// Called once when the pipe is gone (the client went away).
     public let onBrokenPipe: @Sendable () -> Void
 
@@ -298,18 +307,45 @@ public final class MessageWriter: @unchecked Sendable {
     /// nothing must not keep SIGTERM from saving and exiting).
     public func abandon() { abandoned.withLock { $0 = true } }
 
-    public func send(_ message: JSON) {
+    /// Queues `message`; `written` runs once it is written (or dropped because the process
+    /// is exiting). Returns at once.
+    public func send(_ message: JSON, written: (@Sendable () -> Void)? = nil) {
         let body = message.serialized
         lock.lock()
-        defer { lock.unlock() }
+        let lines = (framing ?? .headers) == .lines
+        lock.unlock()
         var bytes: [UInt8]
-        if (framing ?? .headers) == .lines {
+        if lines {
             bytes = body
             bytes.append(0x0A)
         } else {
             bytes = Array("Content-Length: \(body.count)\r\n\r\n".utf8)
             bytes.append(contentsOf: body)
         }
+        let count = bytes.count
+        let isNotification = message["id"] == nil
+        let admitted = pending.withLock { pending -> Bool in
+            if isNotification && pending + count > Self.notificationBacklogLimit { return false }
+            pending += count
+            return true
+        }
+        guard admitted else { written?(); return }
+        queue.async { [self] in
+            write(bytes)
+            pending.withLock { $0 -= count }
+            written?()
+        }
+    }
+
+    /// Waits until everything sent is written, at most `seconds`; true when it all was.
+    @discardableResult
+    public func drain(seconds: Double) -> Bool {
+        let done = DispatchSemaphore(value: 0)
+        queue.async { done.signal() }
+        return done.wait(timeout: .now() + seconds) == .success
+    }
+
+    private func write(_ bytes: [UInt8]) {
         // At most a pipe buffer's page at a time, each once poll says there is room: a client
         // that stops reading blocks us in poll, which wakes up to notice `abandon()`, never in
         // a write that cannot be interrupted.

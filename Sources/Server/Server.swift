@@ -128,8 +128,10 @@ public final class Server: @unchecked Sendable {
         finish(code: 1)
     }
 
-    /// Snapshots queued reach the disk, then the process ends.
+    /// Messages queued reach the client (unless it has stopped reading for `answerWait`) and
+    /// snapshots queued reach the disk, then the process ends.
     func finish(code: Int32) -> Never {
+        writer.drain(seconds: Self.answerWait)
         state.flush()
         _exit(code)
     }
@@ -364,14 +366,13 @@ public final class Server: @unchecked Sendable {
         }
     }
 
+    /// Answers are settled in the ledger once written, so `exit` waits for them to reach the pipe.
     func respond(id: JSON, result: JSON) {
-        writer.send(["jsonrpc": "2.0", "id": id, "result": result])
-        ledger.answered(id)
+        writer.send(["jsonrpc": "2.0", "id": id, "result": result]) { [ledger] in ledger.answered(id) }
     }
 
     func respond(id: JSON, error: RPCError) {
-        writer.send(["jsonrpc": "2.0", "id": id, "error": error.json])
-        ledger.answered(id)
+        writer.send(["jsonrpc": "2.0", "id": id, "error": error.json]) { [ledger] in ledger.answered(id) }
     }
 
     /// The error answer to a message that never became a request (not JSON, no method, a bad

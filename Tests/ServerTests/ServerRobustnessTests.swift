@@ -173,6 +173,39 @@ final class ServerRobustnessTests: XCTestCase {
         XCTAssertTrue(try FileManager.default.contentsOfDirectory(atPath: state).contains { $0.hasSuffix(".clpsnap") })
     }
 
+    /// The reader never waits on the client: with stdout unread and full of answers, it goes
+    /// on reading requests (a cancel behind them takes effect). It used to write each refusal
+    /// itself and stop reading once the pipe was full (issue 24, item 10).
+    func testTheReaderKeepsReadingWhileTheClientReadsNothing() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try clipasceneBinary())
+        p.arguments = ["serve", "--no-snapshots"]
+        let input = Pipe(), output = Pipe()
+        p.standardInput = input
+        p.standardOutput = output   // never read
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        let fd = input.fileHandleForWriting.fileDescriptor
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        // Each unknown method is answered with an error of about 400 bytes: 2 MB of requests
+        // make several MB of answers, far past what the pipe holds.
+        var script = Array((#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{}}}"# + "\n").utf8)
+        for i in 0..<30_000 { script += Array((#"{"jsonrpc":"2.0","id":\#(10 + i),"method":"nope"}"# + "\n").utf8) }
+        var offset = 0
+        let deadline = Date().addingTimeInterval(20)
+        while offset < script.count && Date() < deadline {
+            let n = script.withUnsafeBytes { write(fd, $0.baseAddress! + offset, min(65536, script.count - offset)) }
+            if n > 0 { offset += n } else { usleep(10_000) }
+        }
+        XCTAssertEqual(offset, script.count, "the server stopped reading after \(offset) of \(script.count) bytes")
+        kill(p.processIdentifier, SIGTERM)
+        let exitBy = Date().addingTimeInterval(15)
+        while p.isRunning && Date() < exitBy { usleep(50_000) }
+        XCTAssertFalse(p.isRunning, "still running 15 s after SIGTERM")
+        if !p.isRunning { XCTAssertEqual(p.terminationStatus, 143) }
+    }
+
     func testKilledServerResumesFromItsLastSnapshot() throws {
         let state = NSTemporaryDirectory() + "clipascene-kill-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: state) }
