@@ -322,7 +322,8 @@ public final class MessageWriter: @unchecked Sendable {
             bytes = Array("Content-Length: \(body.count)\r\n\r\n".utf8)
             bytes.append(contentsOf: body)
         }
-        let count = bytes.count
+        let framed = bytes
+        let count = framed.count
         let isNotification = message["id"] == nil
         let admitted = pending.withLock { pending -> Bool in
             if isNotification && pending + count > Self.notificationBacklogLimit { return false }
@@ -331,7 +332,7 @@ public final class MessageWriter: @unchecked Sendable {
         }
         guard admitted else { written?(); return }
         queue.async { [self] in
-            write(bytes)
+            writeAll(framed)
             pending.withLock { $0 -= count }
             written?()
         }
@@ -345,7 +346,7 @@ public final class MessageWriter: @unchecked Sendable {
         return done.wait(timeout: .now() + seconds) == .success
     }
 
-    private func write(_ bytes: [UInt8]) {
+    private func writeAll(_ bytes: [UInt8]) {
         // At most a pipe buffer's page at a time, each once poll says there is room: a client
         // that stops reading blocks us in poll, which wakes up to notice `abandon()`, never in
         // a write that cannot be interrupted.
