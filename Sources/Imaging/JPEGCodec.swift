@@ -45,13 +45,7 @@ public enum JPEGCodec {
         var buffer = [UInt8](repeating: 0, count: width * height * channels)
         let format = cmyk ? TJPF_CMYK : TJPF_RGB
         func decompress(flags: Int32) -> Int32 {
-            data.withUnsafeBytes { raw -> Int32 in
-                guard let src = raw.bindMemory(to: UInt8.self).baseAddress else { return -1 }
-                return buffer.withUnsafeMutableBufferPointer { dst in
-                    tjDecompress2(handle, src, UInt(raw.count), dst.baseAddress, Int32(width), 0, Int32(height),
-                                  Int32(format.rawValue), flags)
-                }
-            }
+            Self.decompress(handle, data, into: &buffer, width: width, height: height, format: format, flags: flags)
         }
         if !endsWithEOI(data) {
             throw ImageError.corrupt(name, .jpeg, "truncated: the file ends before the end-of-image marker")
@@ -99,15 +93,21 @@ public enum JPEGCodec {
         let width = swap ? info.height : info.width, height = swap ? info.width : info.height
         let format = info.channels == 4 ? TJPF_CMYK : TJPF_RGB
         var buffer = [UInt8](repeating: 0, count: width * height * (info.channels == 4 ? 4 : 3))
-        let status = data.withUnsafeBytes { raw -> Int32 in
-            guard let src = raw.bindMemory(to: UInt8.self).baseAddress else { return -1 }
-            return buffer.withUnsafeMutableBufferPointer { dst in
-                tjDecompress2(handle, src, UInt(raw.count), dst.baseAddress, Int32(width), 0, Int32(height), Int32(format.rawValue), TJFLAG_ACCURATEDCT)
-            }
-        }
-        guard status != 0 else { return nil }
+        guard decompress(handle, data, into: &buffer, width: width, height: height, format: format, flags: TJFLAG_ACCURATEDCT) != 0 else { return nil }
         let why = errorText(handle)
         return tjGetErrorCode(handle) == Int32(TJERR_WARNING.rawValue) && isHarmless(warning: why, fileSize: data.count) ? nil : why
+    }
+
+    /// One TurboJPEG decode of `data` into `buffer` (sized for `width × height` in `format`);
+    /// 0 on success, else the handle holds the error or first warning.
+    private static func decompress(_ handle: tjhandle, _ data: Data, into buffer: inout [UInt8], width: Int, height: Int,
+                                   format: TJPF, flags: Int32) -> Int32 {
+        data.withUnsafeBytes { raw -> Int32 in
+            guard let src = raw.bindMemory(to: UInt8.self).baseAddress else { return -1 }
+            return buffer.withUnsafeMutableBufferPointer { dst in
+                tjDecompress2(handle, src, UInt(raw.count), dst.baseAddress, Int32(width), 0, Int32(height), Int32(format.rawValue), flags)
+            }
+        }
     }
 
     /// libjpeg's warning about a few bytes before the end marker ("Corrupt JPEG data: 2

@@ -44,11 +44,11 @@ final class StateFolder: @unchecked Sendable {
         var kept = 0
         for s in snapshots {
             // A running server's snapshots are its own to keep or drop, whatever the rule.
-            if ownedByAnotherLiveServer(sidecar: "\(path)/\(s.name.dropLast(".clpsnap".count)).json") { continue }
+            if ownedByAnotherLiveServer(sidecar: Self.sidecar(of: "\(path)/\(s.name)")) { continue }
             let tooOld = now.timeIntervalSince(s.date) > maxAge
             if tooOld || kept + s.bytes > maxBytes {
                 try? fm.removeItem(atPath: "\(path)/\(s.name)")
-                try? fm.removeItem(atPath: "\(path)/\(s.name.dropLast(".clpsnap".count)).json")
+                try? fm.removeItem(atPath: Self.sidecar(of: "\(path)/\(s.name)"))
                 removed += 1
             } else {
                 kept += s.bytes
@@ -56,6 +56,10 @@ final class StateFolder: @unchecked Sendable {
         }
         return removed
     }
+
+    /// The `.json` beside a snapshot (`NAME.clpsnap` → `NAME.json`): its uri, step, size and
+    /// writer's pid. Only the suffix changes (the folder's own name may hold anything).
+    static func sidecar(of snapshot: String) -> String { String(snapshot.dropLast(".clpsnap".count)) + ".json" }
 
     /// Whether the snapshot beside `sidecar` was last written by another server that is still
     /// running (its process id, recorded in the sidecar, is alive and not ours). Two servers
@@ -117,7 +121,7 @@ final class StateFolder: @unchecked Sendable {
         try AtomicFile.write(data, to: target, createFolders: true)
         let info: JSON = ["uri": .string(uri), "step": .int(step), "bytes": .int(data.count),
                           "savedAt": .string(ISO8601DateFormatter().string(from: Date())), "pid": .int(Int(getpid()))]
-        try AtomicFile.write(Data(info.serialized), to: target.replacingOccurrences(of: ".clpsnap", with: ".json"))
+        try AtomicFile.write(Data(info.serialized), to: Self.sidecar(of: target))
     }
 
     /// Deletes the uri's snapshot, and any not yet written, before returning: a snapshot saved
@@ -127,9 +131,9 @@ final class StateFolder: @unchecked Sendable {
         _ = pending.withLock { $0.removeValue(forKey: uri) }
         writer.sync {
             // Another server on this folder wrote it last and still runs: it is that server's.
-            if ownedByAnotherLiveServer(sidecar: target.replacingOccurrences(of: ".clpsnap", with: ".json")) { return }
+            if ownedByAnotherLiveServer(sidecar: Self.sidecar(of: target)) { return }
             try? FileManager.default.removeItem(atPath: target)
-            try? FileManager.default.removeItem(atPath: target.replacingOccurrences(of: ".clpsnap", with: ".json"))
+            try? FileManager.default.removeItem(atPath: Self.sidecar(of: target))
         }
     }
 }

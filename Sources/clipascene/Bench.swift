@@ -97,6 +97,9 @@ struct Bench: ParsableCommand {
     @Option(help: "quality: compare this raw encoder block instead of the fidelity level's blocks.")
     var depth: Int?
 
+    @Option(help: "quality: the seed every photo is drawn with (compare means over several: one drawing decides nothing).")
+    var seed: UInt64 = 0
+
     @Flag(help: "quality: measure each photo's drawing along the run (precision, recall, loss against wall time) under each --candidates schedule, with a plot per photo.")
     var curve = false
 
@@ -128,6 +131,7 @@ struct Bench: ParsableCommand {
             var a = Abstraction()
             a.iterations = iterations
             a.depth = depth
+            a.seed = seed
             do { try a.validate() } catch let e as AbstractionError { throw ValidationError(e.description) }
             func levels(_ text: String, _ option: String) throws -> [Int] {
                 let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }

@@ -77,7 +77,7 @@ struct QualityBenchmark {
             func measure(_ cell: AbstractionMatrix.Cell) throws {
                 // A matrix cell's time is its share of the chained run; the single sketch's includes the mask.
                 let seconds = Date().timeIntervalSince(isMatrix ? cellStarted : started)
-                let file = isMatrix ? "\(folder)/f\(cell.fidelity)_s\(cell.simplicity)" : "\(folder)/combined"
+                let file = "\(folder)/" + (isMatrix ? String(cell.fileName.dropLast(".svg".count)) : "combined")
                 var label = URL(fileURLWithPath: path).lastPathComponent
                 if isMatrix { label += " f\(cell.fidelity) s\(cell.simplicity)" }
                 renders.append((cell, try record(cell.drawing, file: file, label: label, seconds: seconds)))
