@@ -179,7 +179,6 @@ public struct MessageReader: Sendable {
         // alone is dropped, so the line-framed requests after it are read normally.
         var lineStart = start
         var length: Int? = nil, lengths = Set<String>()
-        var fields: [String] = []
         while true {
             guard let nl = firstIndex(of: 0x0A, from: lineStart), nl - start < Self.maximumHeaderBytes else {
                 if buffer.count - start >= Self.maximumHeaderBytes {
@@ -197,7 +196,7 @@ public struct MessageReader: Sendable {
                 // (A blank first line cannot happen: blank space before a message is skipped.)
                 if lineStart == start { return dropFirstLineAsStray() }
                 let bodyStart = nl + 1
-                return headerBlock(fields: fields, length: length, conflicting: lengths.count > 1, bodyStart: bodyStart)
+                return headerBlock(end: lineStart, length: length, conflicting: lengths.count > 1, bodyStart: bodyStart)
             }
             guard let colon = headerColon(from: lineStart, to: lineEnd) else {
                 // Not a header line: the block was never one. Drop its first line only.
@@ -205,7 +204,6 @@ public struct MessageReader: Sendable {
             }
             let name = String(decoding: buffer[lineStart..<colon], as: UTF8.self).lowercased()
             let value = String(decoding: buffer[(colon + 1)..<lineEnd], as: UTF8.self).trimmingCharacters(in: .whitespaces)
-            fields.append(String(decoding: buffer[lineStart..<lineEnd], as: UTF8.self))
             if name == "content-length" {
                 lengths.insert(value)
                 // One decimal number: no sign, no spaces inside, no leading "+".
@@ -236,9 +234,9 @@ public struct MessageReader: Sendable {
         return .malformed(.parse("a line that looks like a header but starts no message was dropped: \(shown.debugDescription) (a header block needs Content-Length and a blank line)"), nil)
     }
 
-    /// A complete header block: its body, or why it is refused.
-    private mutating func headerBlock(fields: [String], length: Int?, conflicting: Bool, bodyStart: Int) -> Incoming? {
-        let headerText = fields.joined(separator: "\r\n")
+    /// A complete header block (its lines are `start..<end`): its body, or why it is refused.
+    private mutating func headerBlock(end: Int, length: Int?, conflicting: Bool, bodyStart: Int) -> Incoming? {
+        let headerText = String(decoding: buffer[start..<end], as: UTF8.self).trimmingCharacters(in: .newlines)
         if conflicting {
             // RFC 9112 §6.3: differing lengths cannot be trusted; which bytes are the body is unknown.
             start = bodyStart

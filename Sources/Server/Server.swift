@@ -448,7 +448,7 @@ public final class Server: @unchecked Sendable {
     /// Stops the requests of `uri` (all, or those of `methods`) on the server's own initiative.
     func cancelRequests(of uri: String, except id: JSON, methods: Set<String>? = nil, reason: String) {
         inFlight.withLock { requests in
-            for (key, entry) in requests where entry.uri.map({ $0.utf8.elementsEqual(uri.utf8) }) == true && key != id.text && (methods?.contains(entry.method) ?? true) {
+            for (key, entry) in requests where entry.uri.map(DocumentKey.init) == DocumentKey(uri) && key != id.text && (methods?.contains(entry.method) ?? true) {
                 entry.flag.cancel(.server(reason))
             }
         }
