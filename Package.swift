@@ -56,7 +56,7 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "CJPEG", "TestSupport"]),
         .testTarget(name: "VectorTests", dependencies: ["Vector", "Imaging", "Models", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TestSupport"]),
-        .testTarget(name: "SketchingTests", dependencies: ["Sketching", "Models", "Vector", "Imaging", "TestSupport"]),
+        .testTarget(name: "SketchingTests", dependencies: ["Sketching", "Models", "Vector", "Imaging", "Tensors", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Imaging", "TestSupport"]),
         .testTarget(name: "ServerTests", dependencies: ["JSONRPC", "ServerProtocol", "Server", "Imaging", "TestSupport"]),
     ],

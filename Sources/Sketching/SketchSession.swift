@@ -1,6 +1,7 @@
 import Foundation
 import Imaging
 import Models
+import Tensors
 import Vector
 
 /// What `SketchSession.adopt` did with a new abstraction.
@@ -28,7 +29,8 @@ public final class SketchSession: @unchecked Sendable {
     public let background: RGBImage?
     public private(set) var abstraction: Abstraction
     public private(set) var scene: SceneSketch
-    public private(set) var stepsDone = 0
+    /// Steps run of the schedule: every part's own count, added.
+    public var stepsDone: Int { scene.parts.reduce(0) { $0 + $1.step } }
     /// The part the latest step optimised ("foreground" or "background"; nil before any step):
     /// the loss a step reports is that part's alone.
     public private(set) var lastPart: String?
@@ -67,7 +69,6 @@ public final class SketchSession: @unchecked Sendable {
             abstraction = new
             scene = SceneSketch(photo: photo, subjectMask: subjectMask, background: background, encoder: encoder,
                                 abstraction: new)
-            stepsDone = 0
             fidelityEnd = nil
             return .restarted
         }
@@ -85,7 +86,6 @@ public final class SketchSession: @unchecked Sendable {
         // simplicity levels are rerun.
         guard let saved = fidelityEnd else { throw AbstractionError("internal: the fidelity phase state is missing") }
         for (part, state) in zip(scene.parts, saved.parts) { try part.loadState(state, blobs: saved.blobs) }
-        stepsDone = scene.parts.count * old.iterations
         abstraction = new
         if new.iterations > old.iterations { fidelityEnd = nil }  // saved again when level 1 begins
         return .rewound
@@ -106,52 +106,79 @@ public final class SketchSession: @unchecked Sendable {
     /// The lowest part loss kept so far in the fidelity phase (the best drawing's loss), summed over parts.
     public var bestLoss: Float { scene.parts.map(\.bestLoss).reduce(0, +) }
 
-    /// Where step number `k` falls: (simplicity level, part index).
-    func position(_ k: Int) -> (level: Int, part: Int) {
-        let parts = scene.parts.count
-        let fidelitySteps = parts * abstraction.iterations
-        if k < fidelitySteps { return (0, k / abstraction.iterations) }
-        let r = k - fidelitySteps
-        let perLevel = parts * abstraction.simplicityIterations
-        return (1 + r / perLevel, (r % perLevel) / abstraction.simplicityIterations)
+    /// Where `part` stands in its own schedule: the level of its next step (0: fidelity) and
+    /// that step's number within the level (1-based); nil when its schedule is done.
+    func nextStep(of part: PartSketcher) -> (level: Int, k: Int)? {
+        if part.step < abstraction.iterations { return (0, part.step + 1) }
+        let past = part.step - abstraction.iterations, perLevel = abstraction.simplicityIterations
+        guard perLevel > 0, past / perLevel < abstraction.simplicity else { return nil }
+        return (1 + past / perLevel, past % perLevel + 1)
     }
 
+    /// A part's step count when simplicity level `level` begins.
+    func partLevelStart(_ level: Int) -> Int { abstraction.iterations + (level - 1) * abstraction.simplicityIterations }
+
+    /// Steps the two parts side by side, one thread each, when `ComputeThreads` has two to give;
+    /// false steps one part at a time in the reference's order (a part's whole fidelity phase,
+    /// then the other's; then each level the same way). The parts share nothing while they
+    /// step, so both orders draw the same bytes; only the drawings in between differ.
+    public var partsSideBySide = true
+
     /// Runs up to `count` steps of the schedule, stopping early when `shouldContinue` says so
-    /// (checked between steps). Returns the steps run and the latest loss.
+    /// (checked between rounds). Returns the steps run and the latest loss.
+    ///
+    /// A round is one step of each part that can take one (side by side), or of one part (one
+    /// after another, or when a single step is asked for: then the part that is behind). A
+    /// part enters simplicity level L only when every part has finished level L − 1, because
+    /// both parts move to a level together. `onStep(stepsDone, loss)` follows each round, with
+    /// the loss of the round's last part (`lastPart`).
     @discardableResult
     public func step(_ count: Int, shouldContinue: () -> Bool = { true },
                      onStep: (Int, Float) -> Void = { _, _ in }) -> (steps: Int, loss: Float) {
         var ran = 0
         var loss = Float.nan
+        let parts = scene.parts
         while ran < count && !isComplete && shouldContinue() {
-            var (level, partIndex) = position(stepsDone)
-            if level == 0 {
-                // Fidelity steps go to the first part short of its count (the same order as
-                // `position` unless the count was raised mid-run: then the finished part catches up).
-                partIndex = scene.parts.firstIndex { $0.step < abstraction.iterations } ?? partIndex
+            // The parts that can step now: not finished, and not waiting for the others to
+            // finish the level before.
+            var ready: [(part: PartSketcher, level: Int, k: Int)] = []
+            for part in parts {
+                guard let (level, k) = nextStep(of: part) else { continue }
+                if level > 0 && !parts.allSatisfy({ $0.step >= partLevelStart(level) }) { continue }
+                ready.append((part, level, k))
             }
-            let part = scene.parts[partIndex]
-            lastPart = part === scene.foreground ? "foreground" : "background"
-            // Entering a simplicity level: both parts move to it together, once.
-            if level > 0 && stepsDone == levelStart(level) {
+            guard !ready.isEmpty else { break }
+            if partsSideBySide {
+                // The part behind goes first (stable: the foreground on a tie).
+                ready = ready.enumerated().sorted { ($0.element.part.step, $0.offset) < ($1.element.part.step, $1.offset) }
+                    .map(\.element)
+            }
+            let round = Array(ready.prefix(partsSideBySide ? min(2, count - ran) : 1))
+            // Entering a simplicity level: both parts move to it together, once (before either
+            // has taken a step of it).
+            for (_, level, k) in round where level > 0 && k == 1
+                && parts.allSatisfy({ $0.step == partLevelStart(level) }) {
                 if level == 1 && fidelityEnd == nil {
                     var archive = SnapshotArchive()
-                    let parts = scene.parts.map { $0.saveState(into: &archive) }
-                    fidelityEnd = (parts, archive.blobs)
+                    let states = parts.map { $0.saveState(into: &archive) }
+                    fidelityEnd = (states, archive.blobs)
                 }
                 scene.beginSimplicity(level: level)
+                break
             }
-            if level > 0 {
-                // This part's steps of a level are consecutive: its `k`-th (1-based) is this one.
-                let perLevel = abstraction.simplicityIterations
-                let k = (stepsDone - levelStart(level)) % perLevel + 1
-                loss = part.step(evaluating: LevelSelection.isEvaluation(step: k, of: perLevel))
+            let perLevel = abstraction.simplicityIterations
+            func run(_ i: Int) -> Float {
+                let (part, level, k) = round[i]
+                guard level > 0 else { return part.step() }
+                let l = part.step(evaluating: LevelSelection.isEvaluation(step: k, of: perLevel))
                 if k == perLevel { part.finishLevel() }
-            } else {
-                loss = part.step()
+                return l
             }
-            stepsDone += 1
-            ran += 1
+            // Each part steps on one thread: the loops inside a part run inline (parallelFor).
+            let losses = round.count > 1 ? parallelMap(round.count, run) : [run(0)]
+            loss = losses[losses.count - 1]
+            lastPart = round[round.count - 1].part === scene.foreground ? "foreground" : "background"
+            ran += round.count
             onStep(stepsDone, loss)
         }
         return (ran, loss)
@@ -274,7 +301,9 @@ public final class SketchSession: @unchecked Sendable {
         guard header.stepsDone <= session.levelEnd(0) || header.fidelityEnd != nil else {
             throw SnapshotError("the snapshot is past the fidelity phase but lacks the state saved at its end")
         }
-        session.stepsDone = header.stepsDone
+        guard header.stepsDone == session.stepsDone else {
+            throw SnapshotError("the snapshot says \(header.stepsDone) steps were done; its parts count \(session.stepsDone)")
+        }
         return session
     }
 }

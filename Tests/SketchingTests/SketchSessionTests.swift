@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import Imaging
 import Models
+import Tensors
 import Sketching
 import Vector
 import TestSupport
@@ -111,13 +112,62 @@ final class SketchSessionTests: XCTestCase {
         XCTAssertThrowsError(try chained.adopt(other))
     }
 
+    /// Cancellation is checked between rounds, so both parts stop within one step of each other.
     func testCancellationStopsBetweenSteps() throws {
         let (encoder, photo, mask) = try inputs()
         let s = try SketchSession(photo: photo, subjectMask: mask, encoder: encoder, abstraction: smallAbstraction())
         var calls = 0
         let (ran, _) = s.step(10, shouldContinue: { calls += 1; return calls <= 2 })
-        XCTAssertEqual(ran, 2)
-        XCTAssertEqual(s.stepsDone, 2)
+        XCTAssertEqual(ran, 4)
+        XCTAssertEqual(s.stepsDone, 4)
+        XCTAssertEqual(s.scene.parts.map(\.step), [2, 2])
+    }
+
+    /// The two parts stepping side by side on two threads draw the same bytes as one part after
+    /// the other (the reference's order) on one, at every level end and at the end; in between,
+    /// each order is where it should be.
+    func testPartsSideBySideDrawWhatOneAfterAnotherDraws() throws {
+        let (encoder, photo, mask) = try inputs()
+        var two = smallAbstraction()
+        two.simplicity = 2
+        let saved = ComputeThreads.count
+        defer { ComputeThreads.set(saved) }
+
+        ComputeThreads.set(1)
+        let sequential = try SketchSession(photo: photo, subjectMask: mask, encoder: encoder, abstraction: two)
+        sequential.partsSideBySide = false
+        sequential.step(4)
+        XCTAssertEqual(sequential.scene.parts.map(\.step), [3, 1], "one part's fidelity phase, then the other's")
+        var expected: [String] = []
+        for level in 0...2 {
+            sequential.step(sequential.levelEnd(level) - sequential.stepsDone)
+            expected.append(try sequential.scene.drawing.combinedSVG().xml())
+        }
+
+        ComputeThreads.set(2)
+        let sideBySide = try SketchSession(photo: photo, subjectMask: mask, encoder: encoder, abstraction: two)
+        XCTAssertTrue(sideBySide.partsSideBySide, "side by side is the default")
+        var rounds: [Int] = []
+        sideBySide.step(4, onStep: { done, _ in rounds.append(done) })
+        XCTAssertEqual(rounds, [2, 4], "a round steps both parts")
+        XCTAssertEqual(sideBySide.scene.parts.map(\.step), [2, 2])
+        sideBySide.step(3)  // both finish fidelity, then a single step: the foreground enters level 1
+        XCTAssertEqual(sideBySide.scene.parts.map(\.step), [4, 3])
+        XCTAssertEqual(sideBySide.levelStarted, 1)
+        sideBySide.step(1)  // the part behind goes
+        XCTAssertEqual(sideBySide.scene.parts.map(\.step), [4, 4])
+        var drawn: [String] = []
+        for level in 0...2 {
+            if sideBySide.stepsDone <= sideBySide.levelEnd(level) {
+                sideBySide.step(sideBySide.levelEnd(level) - sideBySide.stepsDone)
+                drawn.append(try sideBySide.scene.drawing.combinedSVG().xml())
+            }
+        }
+        XCTAssertEqual(drawn.count, 2, "levels 1 and 2 ended after the checks above")
+        XCTAssertEqual(drawn, Array(expected[1...]))
+        XCTAssertTrue(sideBySide.isComplete)
+        XCTAssertEqual(sideBySide.scene.background.lastLoss, sequential.scene.background.lastLoss)
+        XCTAssertEqual(sideBySide.scene.foreground?.lastLoss, sequential.scene.foreground?.lastLoss)
     }
 
     func testInvalidAbstractionsNameTheRange() throws {
