@@ -214,8 +214,12 @@ extension PartSketcher {
 
     func encode(_ views: StepViews) -> EncodedViews {
         let deepest = settings.layers.deepest
+        // The target first: its pass keeps only the compared blocks' features, so its
+        // activations are gone before the sketch's trace (kept for the backward) is built, and
+        // a step's peak memory is the trace alone (two parts step at once).
+        let target = views.target.map { encoder.encode(framing.frame($0), through: deepest, keepTrace: false) }
         return EncodedViews(sketch: encoder.encode(framing.frame(views.sketch), through: deepest, keepTrace: true),
-                            target: views.target.map { encoder.encode(framing.frame($0), through: deepest, keepTrace: false) })
+                            target: target)
     }
 
     // MARK: 4. Loss

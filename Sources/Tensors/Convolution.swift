@@ -266,20 +266,20 @@ public struct PointwiseConv: Sendable {
         return out
     }
 
-    /// Wᵀ·dy, zeroed where `relu6Output` (the output of a ReLU6 this conv's input came
-    /// from) is not inside (0, 6), plus `residual` when given.
-    public func backward(_ dy: FeatureMap, relu6Output: FeatureMap? = nil, residual: FeatureMap? = nil) -> FeatureMap {
+    /// Wᵀ·dy, zeroed where `relu6Mask` (of the ReLU6 this conv's input came from) holds 0,
+    /// plus `residual` when given.
+    public func backward(_ dy: FeatureMap, relu6Mask: ReLU6Mask? = nil, residual: FeatureMap? = nil) -> FeatureMap {
         precondition(dy.channels == outChannels, "pointwise backward expects \(outChannels) channels, got \(dy.channels)")
         var dx = FeatureMap(uninitialized: inChannels, batch: dy.batch, height: dy.height, width: dy.width)
-        precondition(relu6Output == nil || relu6Output?.count == dx.count, "relu6 output shape mismatch")
+        precondition(relu6Mask == nil || relu6Mask?.count == dx.count, "relu6 mask shape mismatch")
         precondition(residual == nil || residual?.count == dx.count, "residual shape mismatch")
         product(transposed, m: inChannels, k: outChannels, dy.data, into: &dx.data, columns: dy.columns,
-                bias: nil, relu6: false, mask: relu6Output?.data, addend: residual?.data)
+                bias: nil, relu6: false, mask: relu6Mask?.bytes, addend: residual?.data)
         return dx
     }
 
     private func product(_ a: [Float], m: Int, k: Int, _ b: [Float], into c: inout [Float], columns n: Int,
-                         bias: [Float]?, relu6: Bool, mask: [Float]?, addend: [Float]?) {
+                         bias: [Float]?, relu6: Bool, mask: [UInt8]?, addend: [Float]?) {
         guard m * n > 0 else { return }
         a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
             withOptionalPointer(bias) { biasp in withOptionalPointer(mask) { maskp in withOptionalPointer(addend) { addp in
@@ -298,7 +298,7 @@ public struct PointwiseConv: Sendable {
 
 /// Calls `body` with the array's base address, or nil for a nil array.
 @inline(__always)
-func withOptionalPointer<R>(_ array: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+func withOptionalPointer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) -> R) -> R {
     guard let array else { return body(nil) }
     return array.withUnsafeBufferPointer { body($0.baseAddress) }
 }
@@ -337,25 +337,24 @@ public enum Activation {
         }
     }
 
-    /// g[i] = 0 where !(0 < y[i] < 6), for `count` values.
+    /// g[i] = 0 where mask[i] is 0, for `count` values.
     @inline(__always)
-    static func passInsideReLU6(_ g: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int) {
+    static func passInsideReLU6(_ g: UnsafeMutablePointer<Float>, _ mask: UnsafePointer<UInt8>, count: Int) {
         var i = 0
         while i + 8 <= count {
-            let out = load8(y + i)
-            store8(SIMD8<Float>(repeating: 0).replacing(with: load8(g + i), where: (out .> 0) .& (out .< 6)), g + i)
+            store8(SIMD8<Float>(repeating: 0).replacing(with: load8(g + i), where: ReLU6Mask.passes(mask + i)), g + i)
             i += 8
         }
-        while i < count { if !(y[i] > 0 && y[i] < 6) { g[i] = 0 }; i += 1 }
+        while i < count { if mask[i] == 0 { g[i] = 0 }; i += 1 }
     }
 
-    /// Gradient through ReLU6 given its output y: passes where 0 < y < 6.
-    public static func relu6Backward(_ dy: inout FeatureMap, output y: FeatureMap) {
-        precondition(dy.count == y.count, "relu6 backward shape mismatch")
+    /// Gradient through ReLU6: passes where its output was inside (0, 6).
+    public static func relu6Backward(_ dy: inout FeatureMap, mask: ReLU6Mask) {
+        precondition(dy.count == mask.count, "relu6 backward shape mismatch")
         dy.data.withUnsafeMutableBufferPointer { g in
-            y.data.withUnsafeBufferPointer { v in
-                guard let gb = g.baseAddress, let vb = v.baseAddress else { return }
-                passInsideReLU6(gb, vb, count: g.count)
+            mask.bytes.withUnsafeBufferPointer { m in
+                guard let gb = g.baseAddress, let mb = m.baseAddress else { return }
+                passInsideReLU6(gb, mb, count: g.count)
             }
         }
     }
@@ -370,6 +369,38 @@ public enum Activation {
         x.data.withUnsafeMutableBufferPointer { p in
             for i in p.indices { p[i] = 1 / (1 + (-p[i]).exp) }
         }
+    }
+}
+
+/// Where a ReLU6's output was strictly inside (0, 6), one byte a value (1 or 0): the only
+/// places its gradient passes. A training step keeps one for each ReLU6 of the encoder until
+/// its backward, a quarter of the bytes of the outputs themselves (those were most of a
+/// step's memory, and two parts step at once).
+public struct ReLU6Mask: Sendable, Equatable {
+    public private(set) var bytes: [UInt8]
+    public var count: Int { bytes.count }
+
+    /// The mask of ReLU6 output `y` (NaN does not pass, as in the comparison on floats).
+    public init(output y: FeatureMap) {
+        bytes = [UInt8](repeating: 0, count: y.count)
+        bytes.withUnsafeMutableBufferPointer { mb in y.data.withUnsafeBufferPointer { yb in
+            guard let m = mb.baseAddress, let v = yb.baseAddress else { return }
+            let n = yb.count
+            var i = 0
+            while i + 8 <= n {
+                let x = load8(v + i)
+                let inside = SIMD8<Int32>(repeating: 0).replacing(with: 1, where: (x .> 0) .& (x .< 6))
+                UnsafeMutableRawPointer(m + i).storeBytes(of: SIMD8<UInt8>(truncatingIfNeeded: inside), as: SIMD8<UInt8>.self)
+                i += 8
+            }
+            while i < n { m[i] = v[i] > 0 && v[i] < 6 ? 1 : 0; i += 1 }
+        } }
+    }
+
+    /// Eight lanes of a mask from `p`, as a selection of floats.
+    @inline(__always)
+    static func passes(_ p: UnsafePointer<UInt8>) -> SIMDMask<SIMD8<Int32>> {
+        SIMD8<Int32>(truncatingIfNeeded: UnsafeRawPointer(p).loadUnaligned(as: SIMD8<UInt8>.self)) .!= 0
     }
 }
 

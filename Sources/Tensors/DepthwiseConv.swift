@@ -114,12 +114,12 @@ public struct DepthwiseConv: Sendable {
         return classes
     }
 
-    /// ∂L/∂x given ∂L/∂y; zeroed where `relu6Output` (the ReLU6 output this conv read, same
-    /// shape as x) is not inside (0, 6), each plane while it is still in cache.
-    public func backward(_ dy: FeatureMap, inputHeight h: Int, inputWidth w: Int, relu6Output: FeatureMap? = nil) -> FeatureMap {
+    /// ∂L/∂x given ∂L/∂y; zeroed where `relu6Mask` (of the ReLU6 whose output this conv read,
+    /// same shape as x) holds 0, each plane while it is still in cache.
+    public func backward(_ dy: FeatureMap, inputHeight h: Int, inputWidth w: Int, relu6Mask: ReLU6Mask? = nil) -> FeatureMap {
         let (p, ho, wo) = geometry(h, w)
         precondition(dy.height == ho && dy.width == wo && dy.channels == channels, "depthwise backward shape mismatch")
-        precondition(relu6Output == nil || relu6Output?.count == channels * dy.batch * h * w, "relu6 output shape mismatch")
+        precondition(relu6Mask == nil || relu6Mask?.count == channels * dy.batch * h * w, "relu6 mask shape mismatch")
         let s = stride, k = kernel
         let classes = gradientClasses(p)
         // The gradient sits in the padded plane at (margin, margin); class starts are ≥ −(k − 1).
@@ -129,7 +129,7 @@ public struct DepthwiseConv: Sendable {
         let rows = ho + 3 * margin + classH + 4
         var dx = FeatureMap(uninitialized: channels, batch: dy.batch, height: h, width: w)
         let planes = channels * dy.batch, batch = dy.batch
-        withOptionalPointer(relu6Output?.data) { maskp in
+        withOptionalPointer(relu6Mask?.bytes) { maskp in
         let mask = UncheckedSendable(maskp)
         dy.data.withUnsafeBufferPointer { src in
             dx.data.withUnsafeMutableBufferPointer { dst in

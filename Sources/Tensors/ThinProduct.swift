@@ -6,13 +6,13 @@ public struct ProductEpilogue {
     public var relu = false
     /// Clamp to [0, 6] (ReLU6).
     public var relu6 = false
-    /// Zero the output where this map (laid out like C, same ldc) is not strictly inside
-    /// (0, 6): the gradient through a ReLU6 whose output it is.
-    public var passInsideReLU6: UnsafePointer<Float>? = nil
+    /// Zero the output where this `ReLU6Mask` (laid out like C, same ldc) holds 0: the
+    /// gradient through a ReLU6 passes only where its output was inside (0, 6).
+    public var passInsideReLU6: UnsafePointer<UInt8>? = nil
     /// Added last, laid out like C (a residual connection). Must not alias C.
     public var addend: UnsafePointer<Float>? = nil
     public init(bias: UnsafePointer<Float>? = nil, relu: Bool = false, relu6: Bool = false,
-                passInsideReLU6: UnsafePointer<Float>? = nil, addend: UnsafePointer<Float>? = nil) {
+                passInsideReLU6: UnsafePointer<UInt8>? = nil, addend: UnsafePointer<Float>? = nil) {
         self.bias = bias; self.relu = relu; self.relu6 = relu6; self.passInsideReLU6 = passInsideReLU6; self.addend = addend
     }
 }
@@ -92,7 +92,7 @@ extension ProductEpilogue: @unchecked Sendable {
         if let bias { r += bias[row] }
         if relu { r = max(0, r) }
         if relu6 { r = min(6, max(0, r)) }
-        if let mask = passInsideReLU6, !(mask[offset] > 0 && mask[offset] < 6) { r = 0 }
+        if let mask = passInsideReLU6, mask[offset] == 0 { r = 0 }
         if let addend { r += addend[offset] }
         return r
     }
@@ -123,8 +123,7 @@ enum ThinProductKernel {
         if e.relu { r.replace(with: 0, where: r .< 0) }
         if e.relu6 { r = Activation.relu6(r) }
         if let mask = e.passInsideReLU6 {
-            let y = load8(mask + offset)
-            r = SIMD8<Float>(repeating: 0).replacing(with: r, where: (y .> 0) .& (y .< 6))
+            r = SIMD8<Float>(repeating: 0).replacing(with: r, where: ReLU6Mask.passes(mask + offset))
         }
         if let add = e.addend { r += load8(add + offset) }
         return r

@@ -87,8 +87,8 @@ final class ConvolutionTests: XCTestCase {
             // Values spread over [-3, 9): some below 0, some above 6, most inside.
             let y = FeatureMap(channels: channels, batch: batch, height: h, width: w, data: rng.centred(channels * batch * h * w).map { $0 * 12 + 3 })
             var want = conv.backward(dy, inputHeight: h, inputWidth: w)
-            Activation.relu6Backward(&want, output: y)
-            XCTAssertEqual(conv.backward(dy, inputHeight: h, inputWidth: w, relu6Output: y), want, "stride \(s)")
+            Activation.relu6Backward(&want, mask: ReLU6Mask(output: y))
+            XCTAssertEqual(conv.backward(dy, inputHeight: h, inputWidth: w, relu6Mask: ReLU6Mask(output: y)), want, "stride \(s)")
         }
     }
 
@@ -214,8 +214,24 @@ final class ConvolutionTests: XCTestCase {
         Activation.relu6(&x)
         XCTAssertEqual(x.data, values.map { min(6, max(0, $0)) })
         var g = FeatureMap(channels: 1, batch: 1, height: 1, width: values.count, data: Array(repeating: 1, count: values.count))
-        Activation.relu6Backward(&g, output: x)
+        Activation.relu6Backward(&g, mask: ReLU6Mask(output: x))
         XCTAssertEqual(g.data, x.data.map { $0 > 0 && $0 < 6 ? 1 : 0 })
+    }
+
+    /// A mask passes exactly where its output is strictly inside (0, 6), in the eight-lane
+    /// body and the tail alike; NaN and the infinities do not pass.
+    func testReLU6MaskPassesStrictlyInside() {
+        var rng = SeededRandom(3)
+        var values = rng.centred(37).map { $0 * 16 - 2 }
+        values[0] = 0; values[1] = 6; values[2] = .nan; values[3] = .infinity; values[4] = -.infinity
+        values[5] = .leastNonzeroMagnitude; values[6] = Float(6).nextDown; values[35] = .nan; values[36] = 3
+        let y = FeatureMap(channels: 1, batch: 1, height: 1, width: values.count, data: values)
+        let mask = ReLU6Mask(output: y)
+        XCTAssertEqual(mask.bytes, values.map { $0 > 0 && $0 < 6 ? 1 : 0 })
+        var g = FeatureMap(channels: 1, batch: 1, height: 1, width: values.count, data: rng.centred(values.count))
+        let before = g.data
+        Activation.relu6Backward(&g, mask: mask)
+        XCTAssertEqual(g.data, zip(before, mask.bytes).map { $1 == 1 ? $0 : 0 })
     }
 
     func testBatchSplitAndJoinRoundTrip() {

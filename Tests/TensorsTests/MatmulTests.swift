@@ -114,11 +114,12 @@ final class MatmulTests: XCTestCase {
                                     (9, 16, 256, 260, 256), (5, 40, 70, 512, 75), (1, 8, 20, 20, 20)] {
             let a = rng.centred(m * k), b = rng.centred(k * ldb), bias = rng.centred(m)
             let mask = (0..<(m * ldc)).map { _ in rng.centred() * 16 - 1 }   // some inside (0, 6), some not
+            let passes = ReLU6Mask(output: FeatureMap(channels: 1, batch: 1, height: 1, width: mask.count, data: mask))
             let addend = rng.centred(m * ldc)
             for withEpilogue in [false, true] {
                 var c = [Float](repeating: .nan, count: m * ldc)
                 a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
-                    bias.withUnsafeBufferPointer { biasp in mask.withUnsafeBufferPointer { mp in addend.withUnsafeBufferPointer { dp in
+                    bias.withUnsafeBufferPointer { biasp in passes.bytes.withUnsafeBufferPointer { mp in addend.withUnsafeBufferPointer { dp in
                         let e = withEpilogue
                             ? ProductEpilogue(bias: biasp.baseAddress, relu6: true, passInsideReLU6: mp.baseAddress, addend: dp.baseAddress)
                             : ProductEpilogue()

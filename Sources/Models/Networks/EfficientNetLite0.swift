@@ -91,9 +91,12 @@ public final class EfficientNetLite0: Sendable {
             /// Computed with each layer spread over the workers (left over after the even split).
             var shared = false
             var inputShape: FeatureMap
-            var stemOut: FeatureMap
-            var expanded: [FeatureMap?] = []
-            var depthwiseOut: [FeatureMap] = []
+            /// Where each ReLU6 passes its gradient (the backward needs no more of the
+            /// activations: the weights are frozen): the stem's, each block's expansion (nil
+            /// where a block has none) and its depthwise convolution's.
+            var stemMask: ReLU6Mask?
+            var expandedMasks: [ReLU6Mask?] = []
+            var depthwiseMasks: [ReLU6Mask] = []
             var blockInputShapes: [FeatureMap] = []
         }
         var groups: [Group]
@@ -136,7 +139,7 @@ public final class EfficientNetLite0: Sendable {
         -> (group: Trace.Group, features: [FeatureMap]) {
         var x = stem.forward(input, relu6: true)
         var group = Trace.Group(images: images, inputShape: FeatureMap(zeros: 3, batch: 0, height: input.height, width: input.width),
-                                stemOut: keepTrace ? x : FeatureMap(zeros: 0, batch: 0, height: 0, width: 0))
+                                stemMask: keepTrace ? ReLU6Mask(output: x) : nil)
         group.inputShape.batch = input.batch
         var features: [FeatureMap] = []
         for i in 0...depth {
@@ -145,14 +148,14 @@ public final class EfficientNetLite0: Sendable {
             var h = x
             if let e = b.expand {
                 h = e.forward(x, relu6: true)
-                group.expanded.append(keepTrace ? h : nil)
+                group.expandedMasks.append(keepTrace ? ReLU6Mask(output: h) : nil)
             } else {
-                group.expanded.append(nil)
+                group.expandedMasks.append(nil)
             }
             let d = b.depthwise.forward(h, relu6: true)
             let y = b.project.forward(d, residual: b.residual ? blockInput : nil)
             if keepTrace {
-                group.depthwiseOut.append(d)
+                group.depthwiseMasks.append(ReLU6Mask(output: d))
                 group.blockInputShapes.append(FeatureMap(zeros: blockInput.channels, batch: 0, height: blockInput.height, width: blockInput.width))
             }
             features.append(y)
@@ -171,7 +174,8 @@ public final class EfficientNetLite0: Sendable {
         func inputGradient(_ group: Trace.Group) -> FeatureMap {
             let mine = gradients.mapValues { $0.images(group.images) }
             var g = backward(group, from: deepest, gradient: mine[deepest]!, extra: mine, down: 0)
-            Activation.relu6Backward(&g, output: group.stemOut)
+            guard let stemMask = group.stemMask else { preconditionFailure("backward through a pass that kept no trace") }
+            Activation.relu6Backward(&g, mask: stemMask)
             return stem.backward(g, inputShape: group.inputShape)
         }
         // The groups one worker each computed forward, in parallel; a shared one after.
@@ -183,17 +187,17 @@ public final class EfficientNetLite0: Sendable {
     /// Back-propagates through blocks `from`…`down`, returning ∂L/∂(input of block `down`).
     func backward(_ trace: Trace.Group, from deepest: Int, gradient: FeatureMap, extra gradients: [Int: FeatureMap],
                   down: Int) -> FeatureMap {
-        precondition(deepest < trace.depthwiseOut.count, "gradient at block \(deepest) but the trace stops at \(trace.depthwiseOut.count - 1)")
+        precondition(deepest < trace.depthwiseMasks.count, "gradient at block \(deepest) but the trace stops at \(trace.depthwiseMasks.count - 1)")
         var g = gradient
         for i in stride(from: deepest, through: down, by: -1) {
             if i != deepest, let extra = gradients[i] {
                 g.data.withUnsafeMutableBufferPointer { gp in for j in gp.indices { gp[j] += extra.data[j] } }
             }
             let b = blocks[i]
-            let dd = b.project.backward(g, relu6Output: trace.depthwiseOut[i])
+            let dd = b.project.backward(g, relu6Mask: trace.depthwiseMasks[i])
             let hIn = trace.blockInputShapes[i].height, wIn = trace.blockInputShapes[i].width
-            let expanded = b.expand == nil ? nil : trace.expanded[i]
-            let dh = b.depthwise.backward(dd, inputHeight: hIn, inputWidth: wIn, relu6Output: expanded)
+            let expanded = b.expand == nil ? nil : trace.expandedMasks[i]
+            let dh = b.depthwise.backward(dd, inputHeight: hIn, inputWidth: wIn, relu6Mask: expanded)
             var dx: FeatureMap
             if let e = b.expand {
                 dx = e.backward(dh, residual: b.residual ? g : nil)
@@ -266,7 +270,7 @@ public final class EfficientNetLite0: Sendable {
             let v = classifierWeight[k * 1280 + c] / Float(plane)
             for i in 0..<plane { dh.data[c * plane + i] = v }
         }
-        Activation.relu6Backward(&dh, output: h)
+        Activation.relu6Backward(&dh, mask: ReLU6Mask(output: h))
         return head.backward(dh)
     }
 }
