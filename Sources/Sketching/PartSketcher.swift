@@ -10,13 +10,13 @@ import Vector
 /// (OptimisationStep.swift); the simplicity axis adds a width MLP (Simplicity.swift).
 public final class PartSketcher: @unchecked Sendable {
     public let width: Int, height: Int
-    public let settings: PartSettings
+    public private(set) var settings: PartSettings
     let target: RGBImage
     let encoder: any PerceptualEncoder
     let normalisation: EncoderInput
     let channelNormalisedLoss: Bool
     let framing: EncoderFraming
-    public let initialStrokes: [Stroke]
+    public private(set) var initialStrokes: [Stroke]
     let mlpInput: [Float]
     var mlp: MLP
     var adam: Adam
@@ -70,6 +70,25 @@ public final class PartSketcher: @unchecked Sendable {
         let trace = encoder.encode(framing.frame(normalisation.normalise(target)), through: settings.layers.deepest, keepTrace: false)
         cleanTargetFeatures = Dictionary(uniqueKeysWithValues: settings.layers.weights.keys.map { ($0, trace.features(at: $0)) })
         bestStrokes = initialStrokes
+    }
+
+    /// Draws at `halfWidth` from now on, keeping everything learned: the strokes keep their
+    /// places, the kept best drawing and a level's selected drawings are redrawn at the new
+    /// width (a width drawn by the simplicity axis keeps its fraction of the base width), and
+    /// the steps that follow optimise at it. The width network's input stays what it was
+    /// when simplification began, so the keep-probabilities do not jump.
+    public func changeStrokeWidth(halfWidth: Float) {
+        guard halfWidth != settings.halfWidth else { return }
+        let scale = halfWidth / settings.halfWidth
+        settings.halfWidth = halfWidth
+        func rescaled(_ strokes: [Stroke]) -> [Stroke] { strokes.map { var s = $0; s.halfWidth *= scale; return s } }
+        initialStrokes = initialStrokes.map { var s = $0; s.halfWidth = halfWidth; return s }
+        bestStrokes = bestStrokes.map { var s = $0; s.halfWidth = halfWidth; return s }
+        if var simp = simplicity {
+            simp.selected = simp.selected.map(rescaled)
+            simp.evaluations = simp.evaluations.map { LevelEvaluation(losses: $0.losses, drawing: rescaled($0.drawing)) }
+            simplicity = simp
+        }
     }
 
     /// The strokes the MLP currently produces.

@@ -55,7 +55,7 @@ extension PartSketcher {
     /// Starts (or moves to the next level of) the simplicity axis with target ratio `ratio`:
     /// the width loss is driven towards `ratio` × the perceptual loss. Levels chain: the MLPs
     /// and both optimisers' states carry over.
-    public func beginSimplicity(ratio: Float) {
+    public func beginSimplicity(ratio: Float, inputHalfWidth: Float? = nil) {
         if simplicity != nil {
             simplicity?.ratio = ratio
             return
@@ -67,7 +67,7 @@ extension PartSketcher {
         let mlp = MLP(sizes: [n, 1000, 1000, n], sigmoidOutput: true, initialisation: .xavier(bias: 0.01),
                       seed: settings.seed &+ 29)
         simplicity = Simplicity(mlp: mlp, adam: Adam(count: mlp.parameters.count, learningRate: settings.widthLearningRate),
-                                input: [Float](repeating: settings.halfWidth, count: n), onCanvas: onCanvas, ratio: ratio)
+                                input: [Float](repeating: inputHalfWidth ?? settings.halfWidth, count: n), onCanvas: onCanvas, ratio: ratio)
     }
 
     /// The ratio of the first simplicity level: 1 / the best perceptual loss (docs/algorithm.md §5).

@@ -9,14 +9,16 @@ public enum AbstractionChange: String, Sendable, Codable {
     /// Nothing differed.
     case unchanged
     /// The run carries on: the simplicity target moved to a level not yet passed (levels
-    /// chain), or the schedule grew (more steps per part) before simplification began.
+    /// chain), the schedule grew (more steps per part) before simplification began, or the
+    /// stroke width changed (the strokes keep their places and are drawn at the new width;
+    /// the steps still to run optimise at it).
     case continued
     /// Simplicity went back below a level already run, or the schedule changed after
     /// simplification began: the run returned to the end of the fidelity phase (kept in
     /// memory) and continues from there.
     case rewound
-    /// Fidelity, strokes, width, seed, learning rate, views or depth changed, or fewer
-    /// fidelity steps were asked for: the sketch starts again.
+    /// Fidelity, strokes, seed, learning rate, views or depth changed, or fewer fidelity
+    /// steps were asked for: the sketch starts again.
     case restarted
 }
 
@@ -65,12 +67,18 @@ public final class SketchSession: @unchecked Sendable {
         sameRun.simplicity = old.simplicity
         sameRun.iterations = old.iterations
         sameRun.simplicityIterations = old.simplicityIterations
+        sameRun.strokeWidth = old.strokeWidth
         guard sameRun == old, new.iterations >= old.iterations else {
             abstraction = new
             scene = SceneSketch(photo: photo, subjectMask: subjectMask, background: background, encoder: encoder,
                                 abstraction: new)
             fidelityEnd = nil
             return .restarted
+        }
+        if new.strokeWidth != old.strokeWidth {
+            let settings = new.resolve(profile)
+            scene.foreground?.changeStrokeWidth(halfWidth: settings.foreground.halfWidth)
+            scene.background.changeStrokeWidth(halfWidth: settings.background.halfWidth)
         }
         // No simplicity step has run yet: the schedule only grows or changes ahead of the run.
         if stepsDone <= levelEnd(0) {

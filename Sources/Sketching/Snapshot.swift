@@ -118,6 +118,9 @@ struct PartStateHeader: Codable {
         var parameters: Int, adam: AdamHeader, onCanvas: [Float], ratio: Float, lastWidthLoss: Float
         /// The level's selection state (absent in snapshots from before there was one).
         var lastKeepProbability: Float?, evaluations: [LevelEvaluation]?, selected: [Stroke]?
+        /// The width network's input, the half width when simplification began (absent in
+        /// snapshots from before a width change could continue a run: the current half width).
+        var inputHalfWidth: Float?
     }
     var parameters: Int
     var adam: AdamHeader
@@ -158,7 +161,8 @@ extension PartSketcher {
         if let s = simplicity {
             simp = .init(parameters: archive.add(s.mlp.parameters), adam: adamHeader(s.adam, &archive),
                          onCanvas: s.onCanvas, ratio: s.ratio, lastWidthLoss: s.lastWidthLoss,
-                         lastKeepProbability: s.lastKeepProbability, evaluations: s.evaluations, selected: s.selected)
+                         lastKeepProbability: s.lastKeepProbability, evaluations: s.evaluations, selected: s.selected,
+                         inputHalfWidth: s.input.first)
         }
         return PartStateHeader(parameters: archive.add(mlp.parameters), adam: adamHeader(adam, &archive), rng: rng,
                                step: step, lastLoss: lastLoss, bestLoss: bestLoss, lastTotalLoss: lastTotalLoss,
@@ -200,6 +204,8 @@ extension PartSketcher {
                   "has an on-canvas list that does not fit its strokes")
         try check(s.ratio.isFinite && s.lastWidthLoss.isFinite && (s.lastKeepProbability ?? 0).isFinite,
                   "has a simplicity ratio that is not finite")
+        try check(s.inputHalfWidth.map { $0.isFinite && $0 > 0 && $0 <= Abstraction.maximumStrokeWidth } ?? true,
+                  "has a width network input out of range")
         // A level's selection: at most its evaluations, each a loss per series and a drawing of this part's strokes.
         func checkDrawing(_ drawing: [Stroke]) throws {
             try check(drawing.count <= initialStrokes.count
@@ -235,10 +241,11 @@ extension PartSketcher {
         lastLoss = h.lastLoss
         bestLoss = h.bestLoss
         lastTotalLoss = h.lastTotalLoss
-        bestStrokes = h.bestStrokes
+        // Kept at the base width: the state saved when the fidelity phase ended may predate a width change.
+        bestStrokes = h.bestStrokes.map { var s = $0; s.halfWidth = settings.halfWidth; return s }
         lastBlockLosses = (h.lastBlockLosses ?? []).filter(\.isFinite)
         if let s = h.simplicity {
-            beginSimplicity(ratio: s.ratio)
+            beginSimplicity(ratio: s.ratio, inputHalfWidth: s.inputHalfWidth)
             guard var simp = simplicity else { return }
             let count = simp.mlp.parameters.count
             simp.mlp.parameters = try blob(s.parameters, count: count)

@@ -112,6 +112,45 @@ final class SketchSessionTests: XCTestCase {
         XCTAssertThrowsError(try chained.adopt(other))
     }
 
+    /// A stroke-width change continues the run: a finished drawing is redrawn at once at the
+    /// new width (same places); mid-run the steps go on from where they were, a snapshot taken
+    /// after the change continues the same way, and a later rewind draws at the new width.
+    func testAStrokeWidthChangeContinuesTheRun() throws {
+        let (encoder, photo, mask) = try inputs()
+        let done = try SketchSession(photo: photo, subjectMask: mask, encoder: encoder, abstraction: smallAbstraction())
+        done.step(100)
+        let before = done.scene.drawing
+        var wider = smallAbstraction()
+        wider.strokeWidth = 6
+        XCTAssertEqual(try done.adopt(wider), .continued)
+        XCTAssertTrue(done.isComplete)
+        let after = done.scene.drawing
+        XCTAssertEqual(after.background.map(\.points), before.background.map(\.points))
+        XCTAssertEqual(after.foreground.map(\.points), before.foreground.map(\.points))
+        XCTAssertEqual(after.background.map(\.halfWidth), before.background.map { $0.halfWidth * 2 })
+        XCTAssertFalse(after.background.isEmpty)
+
+        // Mid-run, inside the simplicity level: no step is lost, and a snapshot continues alike.
+        let live = try SketchSession(photo: photo, subjectMask: mask, encoder: encoder, abstraction: smallAbstraction())
+        live.step(7)
+        XCTAssertEqual(try live.adopt(wider), .continued)
+        XCTAssertEqual(live.stepsDone, 7)
+        let resumed = try SketchSession.restore(try live.snapshot(), encoder: encoder)
+        live.step(100)
+        resumed.step(100)
+        XCTAssertEqual(try resumed.scene.drawing.combinedSVG().xml(), try live.scene.drawing.combinedSVG().xml())
+        let fresh = try SketchSession(photo: photo, subjectMask: mask, encoder: encoder, abstraction: wider)
+        fresh.step(100)
+        XCTAssertNotEqual(try fresh.scene.drawing.combinedSVG().xml(), try live.scene.drawing.combinedSVG().xml(),
+                          "a continued run is not a restarted one")
+
+        // Back below the level begun: the fidelity phase's end, saved before the change, draws at the new width.
+        var none = wider
+        none.simplicity = 0
+        XCTAssertEqual(try live.adopt(none), .rewound)
+        XCTAssertEqual(Set(live.scene.drawing.background.map(\.halfWidth)), [3])
+    }
+
     /// Cancellation is checked between rounds, so both parts stop within one step of each other.
     func testCancellationStopsBetweenSteps() throws {
         let (encoder, photo, mask) = try inputs()
