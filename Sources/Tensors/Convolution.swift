@@ -274,7 +274,7 @@ public struct PointwiseConv: Sendable {
         precondition(relu6Mask == nil || relu6Mask?.count == dx.count, "relu6 mask shape mismatch")
         precondition(residual == nil || residual?.count == dx.count, "residual shape mismatch")
         product(transposed, m: inChannels, k: outChannels, dy.data, into: &dx.data, columns: dy.columns,
-                bias: nil, relu6: false, mask: relu6Mask?.bytes, addend: residual?.data)
+                bias: nil, relu6: false, mask: relu6Mask?.bits, addend: residual?.data)
         return dx
     }
 
@@ -337,24 +337,25 @@ public enum Activation {
         }
     }
 
-    /// g[i] = 0 where mask[i] is 0, for `count` values.
+    /// g[i] = 0 for i in 0..<count where the mask at `bits` does not pass value `start + i`.
     @inline(__always)
-    static func passInsideReLU6(_ g: UnsafeMutablePointer<Float>, _ mask: UnsafePointer<UInt8>, count: Int) {
+    static func passInsideReLU6(_ g: UnsafeMutablePointer<Float>, _ bits: UnsafePointer<UInt8>, from start: Int, count: Int) {
+        let table = ReLU6Mask.laneTable
         var i = 0
         while i + 8 <= count {
-            store8(SIMD8<Float>(repeating: 0).replacing(with: load8(g + i), where: ReLU6Mask.passes(mask + i)), g + i)
+            store8(ReLU6Mask.pass(load8(g + i), ReLU6Mask.lanes(bits, start + i, table)), g + i)
             i += 8
         }
-        while i < count { if mask[i] == 0 { g[i] = 0 }; i += 1 }
+        while i < count { if !ReLU6Mask.passes(bits, start + i) { g[i] = 0 }; i += 1 }
     }
 
     /// Gradient through ReLU6: passes where its output was inside (0, 6).
     public static func relu6Backward(_ dy: inout FeatureMap, mask: ReLU6Mask) {
         precondition(dy.count == mask.count, "relu6 backward shape mismatch")
         dy.data.withUnsafeMutableBufferPointer { g in
-            mask.bytes.withUnsafeBufferPointer { m in
+            mask.bits.withUnsafeBufferPointer { m in
                 guard let gb = g.baseAddress, let mb = m.baseAddress else { return }
-                passInsideReLU6(gb, mb, count: g.count)
+                passInsideReLU6(gb, mb, from: 0, count: g.count)
             }
         }
     }
@@ -372,35 +373,67 @@ public enum Activation {
     }
 }
 
-/// Where a ReLU6's output was strictly inside (0, 6), one byte a value (1 or 0): the only
-/// places its gradient passes. A training step keeps one for each ReLU6 of the encoder until
-/// its backward, a quarter of the bytes of the outputs themselves (those were most of a
-/// step's memory, and two parts step at once).
+/// Where a ReLU6's output was strictly inside (0, 6), one bit a value: the only places its
+/// gradient passes. A training step keeps one for each ReLU6 of the encoder until its
+/// backward, 1/32 of the bytes of the outputs themselves (those were most of a step's memory,
+/// and two parts step at once). Bit i is bit i % 8 of byte i / 8; one byte of padding lets
+/// eight bits be read from any position.
 public struct ReLU6Mask: Sendable, Equatable {
-    public private(set) var bytes: [UInt8]
-    public var count: Int { bytes.count }
+    public private(set) var bits: [UInt8]
+    public let count: Int
 
     /// The mask of ReLU6 output `y` (NaN does not pass, as in the comparison on floats).
     public init(output y: FeatureMap) {
-        bytes = [UInt8](repeating: 0, count: y.count)
-        bytes.withUnsafeMutableBufferPointer { mb in y.data.withUnsafeBufferPointer { yb in
+        count = y.count
+        bits = [UInt8](repeating: 0, count: count / 8 + 2)
+        bits.withUnsafeMutableBufferPointer { mb in y.data.withUnsafeBufferPointer { yb in
             guard let m = mb.baseAddress, let v = yb.baseAddress else { return }
-            let n = yb.count
+            let n = yb.count, lanes = SIMD8<Int32>(1, 2, 4, 8, 16, 32, 64, 128)
             var i = 0
             while i + 8 <= n {
                 let x = load8(v + i)
-                let inside = SIMD8<Int32>(repeating: 0).replacing(with: 1, where: (x .> 0) .& (x .< 6))
-                UnsafeMutableRawPointer(m + i).storeBytes(of: SIMD8<UInt8>(truncatingIfNeeded: inside), as: SIMD8<UInt8>.self)
+                m[i >> 3] = UInt8(truncatingIfNeeded: SIMD8<Int32>(repeating: 0).replacing(with: lanes, where: (x .> 0) .& (x .< 6)).wrappedSum())
                 i += 8
             }
-            while i < n { m[i] = v[i] > 0 && v[i] < 6 ? 1 : 0; i += 1 }
+            while i < n {
+                if v[i] > 0 && v[i] < 6 { m[i >> 3] |= UInt8(1) << UInt8(i & 7) }
+                i += 1
+            }
         } }
     }
 
-    /// Eight lanes of a mask from `p`, as a selection of floats.
+    /// Whether value `i` passes.
+    public subscript(i: Int) -> Bool { bits[i >> 3] >> UInt8(i & 7) & 1 == 1 }
+
+    /// Whether value `i` of the mask at `bits` passes.
     @inline(__always)
-    static func passes(_ p: UnsafePointer<UInt8>) -> SIMDMask<SIMD8<Int32>> {
-        SIMD8<Int32>(truncatingIfNeeded: UnsafeRawPointer(p).loadUnaligned(as: SIMD8<UInt8>.self)) .!= 0
+    static func passes(_ bits: UnsafePointer<UInt8>, _ i: Int) -> Bool { bits[i >> 3] >> UInt8(i & 7) & 1 == 1 }
+
+    /// For each byte of bits, its eight lanes as all ones (passes) or all zeros: one load turns
+    /// eight bits into a mask for eight floats. (Swift's SIMD comparisons and `replacing(with:
+    /// where:)` compiled to a loop over the lanes here, a quarter of a step.)
+    nonisolated(unsafe) static let laneTable: UnsafePointer<SIMD8<UInt32>> = {
+        let table = UnsafeMutablePointer<SIMD8<UInt32>>.allocate(capacity: 256)
+        for byte in 0..<256 {
+            var lanes = SIMD8<UInt32>()
+            for lane in 0..<8 where (byte >> lane) & 1 == 1 { lanes[lane] = .max }
+            table[byte] = lanes
+        }
+        return UnsafePointer(table)
+    }()
+
+    /// Values i ..< i + 8 of the mask at `bits` (from any bit position) as lanes of `table`.
+    @inline(__always)
+    static func lanes(_ bits: UnsafePointer<UInt8>, _ i: Int, _ table: UnsafePointer<SIMD8<UInt32>>) -> SIMD8<UInt32> {
+        let b = i >> 3
+        let word = (UInt32(bits[b]) | UInt32(bits[b + 1]) << 8) >> UInt32(i & 7)
+        return table[Int(word & 0xFF)]
+    }
+
+    /// `v` where `lanes` pass, +0 elsewhere (the bits of `v` and-ed with the lanes').
+    @inline(__always)
+    static func pass(_ v: SIMD8<Float>, _ lanes: SIMD8<UInt32>) -> SIMD8<Float> {
+        unsafeBitCast(unsafeBitCast(v, to: SIMD8<UInt32>.self) & lanes, to: SIMD8<Float>.self)
     }
 }
 

@@ -129,7 +129,7 @@ public struct DepthwiseConv: Sendable {
         let rows = ho + 3 * margin + classH + 4
         var dx = FeatureMap(uninitialized: channels, batch: dy.batch, height: h, width: w)
         let planes = channels * dy.batch, batch = dy.batch
-        withOptionalPointer(relu6Mask?.bytes) { maskp in
+        withOptionalPointer(relu6Mask?.bits) { maskp in
         let mask = UncheckedSendable(maskp)
         dy.data.withUnsafeBufferPointer { src in
             dx.data.withUnsafeMutableBufferPointer { dst in
@@ -171,7 +171,7 @@ public struct DepthwiseConv: Sendable {
                                         }
                                     }
                                 }
-                                if let y = mask.value { Activation.passInsideReLU6(out, y + plane * h * w, count: h * w) }
+                                if let bits = mask.value { Activation.passInsideReLU6(out, bits, from: plane * h * w, count: h * w) }
                             }
                         }
                     }

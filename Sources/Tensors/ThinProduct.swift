@@ -6,14 +6,17 @@ public struct ProductEpilogue {
     public var relu = false
     /// Clamp to [0, 6] (ReLU6).
     public var relu6 = false
-    /// Zero the output where this `ReLU6Mask` (laid out like C, same ldc) holds 0: the
-    /// gradient through a ReLU6 passes only where its output was inside (0, 6).
+    /// Zero the output where the bits of this `ReLU6Mask` (laid out like C, same ldc) do not
+    /// pass: the gradient through a ReLU6 passes only where its output was inside (0, 6).
     public var passInsideReLU6: UnsafePointer<UInt8>? = nil
+    /// `ReLU6Mask.laneTable` when there is a mask (read here, once, not in the kernel's loop).
+    let maskLanes: UnsafePointer<SIMD8<UInt32>>?
     /// Added last, laid out like C (a residual connection). Must not alias C.
     public var addend: UnsafePointer<Float>? = nil
     public init(bias: UnsafePointer<Float>? = nil, relu: Bool = false, relu6: Bool = false,
                 passInsideReLU6: UnsafePointer<UInt8>? = nil, addend: UnsafePointer<Float>? = nil) {
         self.bias = bias; self.relu = relu; self.relu6 = relu6; self.passInsideReLU6 = passInsideReLU6; self.addend = addend
+        maskLanes = passInsideReLU6 == nil ? nil : ReLU6Mask.laneTable
     }
 }
 
@@ -92,7 +95,7 @@ extension ProductEpilogue: @unchecked Sendable {
         if let bias { r += bias[row] }
         if relu { r = max(0, r) }
         if relu6 { r = min(6, max(0, r)) }
-        if let mask = passInsideReLU6, mask[offset] == 0 { r = 0 }
+        if let mask = passInsideReLU6, !ReLU6Mask.passes(mask, offset) { r = 0 }
         if let addend { r += addend[offset] }
         return r
     }
@@ -122,9 +125,7 @@ enum ThinProductKernel {
         if let bias = e.bias { r += bias[row] }
         if e.relu { r.replace(with: 0, where: r .< 0) }
         if e.relu6 { r = Activation.relu6(r) }
-        if let mask = e.passInsideReLU6 {
-            r = SIMD8<Float>(repeating: 0).replacing(with: r, where: ReLU6Mask.passes(mask + offset))
-        }
+        if let mask = e.passInsideReLU6, let table = e.maskLanes { r = ReLU6Mask.pass(r, ReLU6Mask.lanes(mask, offset, table)) }
         if let add = e.addend { r += load8(add + offset) }
         return r
     }

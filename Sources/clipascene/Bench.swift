@@ -79,13 +79,13 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time each component and compare it with the sgemm roofline measured in the same run.")
 
-    @Argument(help: "What to time: render, encoder, kernels, mask, step, prepare, server (server is left out unless named); or `quality [PHOTOS…]` for the drawing-quality benchmark.")
+    @Argument(help: "What to time: render, encoder, kernels, mask, step, prepare, server (server is left out unless named); or `quality [PHOTOS…]` for the drawing-quality benchmark; or `interactive [PHOTO]` for what a client of `serve` waits for, against its budgets.")
     var components: [String] = ["render", "encoder", "kernels", "mask", "step", "prepare"]
 
     @Option(help: "quality: output folder for the table, the JSON record and the contact sheet.")
     var out: String = "out/quality"
 
-    @Option(help: "quality: fidelity steps per part (the sketch default).")
+    @Option(help: "quality, interactive: fidelity steps per part (the sketch default).")
     var iterations: Int = 200
 
     @Option(help: "quality: fidelity levels to draw, comma-separated (more than one cell: a matrix per photo).")
@@ -115,10 +115,43 @@ struct Bench: ParsableCommand {
     @Flag(help: "Also time PyTorch on the same encoder work in this run (scripts/bench; needs python3 with torch), weights frozen and trainable.")
     var pytorch = false
 
-    @Option(help: "Rounds of the encoder comparison, alternating ours and PyTorch (with --pytorch).")
+    @Option(help: "Rounds of the encoder comparison, alternating ours and PyTorch (with --pytorch); interactive: rounds alternating this binary and --baseline.")
     var rounds: Int = 1
 
+    @Option(help: "interactive: another build of clipascene to run the same scenario on, alternating with this one (a speed claim is a ratio against the commit the work started on).")
+    var baseline: String?
+
+    @Option(help: "interactive: seconds the user looks at the finished drawing before the last two changes (the server may use them).")
+    var idle: Double = 20
+
+    @Flag(help: "interactive: also time runMatrix 4 × 4 on its own server (minutes).")
+    var matrix = false
+
+    @Option(help: "interactive: simplicity steps per part and level (default: the sketch default).")
+    var simplicityIterations: Int?
+
+    @Option(help: "interactive: the checkpoint folder the servers are given (default: each binary finds its own).")
+    var checkpoints: String?
+
     func run() throws {
+        if components.first == "interactive" {
+            guard components.count <= 2 else { throw ValidationError("bench interactive takes one photo") }
+            guard rounds >= 1, idle >= 0 else { throw ValidationError("--rounds must be at least 1 and --idle not negative") }
+            var binaries = [(name: "this build", path: "/proc/self/exe")]
+            if let baseline {
+                guard FileManager.default.isExecutableFile(atPath: baseline) else {
+                    throw ValidationError("--baseline \(baseline) is not an executable file")
+                }
+                binaries.append((name: "baseline", path: baseline))
+            }
+            let bench = InteractiveBench(photo: components.count == 2 ? components[1] : "examples/bull.jpg", binaries: binaries,
+                                         rounds: rounds, idleSeconds: idle, matrix: matrix, checkpoints: checkpoints,
+                                         iterations: iterations == Abstraction().iterations ? nil : iterations,
+                                         simplicityIterations: simplicityIterations)
+            let results = try bench.run()
+            report(bench.table(results))
+            return
+        }
         if components.first == "quality" {
             var photos = Array(components.dropFirst())
             if photos.isEmpty {

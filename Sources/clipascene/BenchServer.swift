@@ -21,35 +21,8 @@ extension Bench {
 
         let state = NSTemporaryDirectory() + "clipascene-bench-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: state) }
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: "/proc/self/exe")
-        child.arguments = ["serve", "--state-dir", state]
-        let input = Pipe(), output = Pipe()
-        child.standardInput = input
-        child.standardOutput = output
-        child.standardError = FileHandle.nullDevice
-        try child.run()
-        var buffered = Data()
-        var nextID = 1
-        func call(_ method: String, _ params: String) throws {
-            let id = nextID
-            nextID += 1
-            input.fileHandleForWriting.write(Data("{\"jsonrpc\":\"2.0\",\"id\":\(id),\"method\":\"\(method)\",\"params\":\(params)}\n".utf8))
-            while true {
-                if let nl = buffered.firstIndex(of: 0x0A) {
-                    let line = String(decoding: buffered[buffered.startIndex..<nl], as: UTF8.self)
-                    buffered.removeSubrange(buffered.startIndex...nl)
-                    if line.contains("\"id\":\(id),") || line.hasSuffix("\"id\":\(id)}") {
-                        if line.contains("\"error\"") { throw UserFacingError(description: "server: \(line)") }
-                        return
-                    }
-                    continue
-                }
-                let more = output.fileHandleForReading.availableData
-                if more.isEmpty { throw UserFacingError(description: "the server exited during \(method)") }
-                buffered.append(more)
-            }
-        }
+        let engine = try ServedEngine(executable: "/proc/self/exe", arguments: ["serve", "--state-dir", state])
+        func call(_ method: String, _ params: String) throws { try engine.call(method, params) }
         let image = URL(fileURLWithPath: photoPath).path
         try call("initialize", "{}")
         try call("loadImage", "{\"uri\":\"b\",\"path\":\"\(image)\",\"options\":{\"mask\":\"none\"}}")
@@ -80,9 +53,7 @@ extension Bench {
         }
         let trivial = try median(200, "getStatus", "{}")
         let svg = try median(50, "getSVG", "{\"uri\":\"b\"}")
-        try call("shutdown", "null")
-        input.fileHandleForWriting.write(Data("{\"jsonrpc\":\"2.0\",\"method\":\"exit\"}\n".utf8))
-        child.waitUntilExit()
+        try engine.stop()
         let snapshotTime = bestTime(repeats: 3) { _ = try? session.snapshot() }
         let snapshotBytes = (try? session.snapshot().count) ?? 0
         report("\nserver: one part, 64 strokes; best of \(rounds) alternating rounds of \(steps) steps; "

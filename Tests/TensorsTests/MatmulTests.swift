@@ -119,7 +119,7 @@ final class MatmulTests: XCTestCase {
             for withEpilogue in [false, true] {
                 var c = [Float](repeating: .nan, count: m * ldc)
                 a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
-                    bias.withUnsafeBufferPointer { biasp in passes.bytes.withUnsafeBufferPointer { mp in addend.withUnsafeBufferPointer { dp in
+                    bias.withUnsafeBufferPointer { biasp in passes.bits.withUnsafeBufferPointer { mp in addend.withUnsafeBufferPointer { dp in
                         let e = withEpilogue
                             ? ProductEpilogue(bias: biasp.baseAddress, relu6: true, passInsideReLU6: mp.baseAddress, addend: dp.baseAddress)
                             : ProductEpilogue()
