@@ -23,6 +23,16 @@ final class ComputeGate: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Takes the cores only when no job holds them or waits for them (work that may wait, such
+    /// as speculation); true when taken (release them as after `acquire`).
+    func acquireIfFree() -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard serving == nextTicket else { return false }
+        nextTicket += 1
+        return true
+    }
+
     /// Lets any job already waiting go first, then takes the cores back.
     func yield() {
         condition.lock()

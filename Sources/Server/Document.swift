@@ -25,6 +25,11 @@ protocol DocumentServices: AnyObject, Sendable {
     var gate: ComputeGate { get }
     var state: StateFolder { get }
     var snapshotInterval: Double { get }
+    /// The cells all documents may compute ahead together (limit 0: speculation is off).
+    var cellBudget: CellBudget { get }
+    /// False once the server is stopping.
+    var speculationAllowed: Bool { get }
+    func trace(_ event: @autoclosure () -> String)
     func perceptionModels() throws -> PerceptionModels
     func encoder(named name: String) throws -> any PerceptualEncoder
     func notify(_ method: String, _ params: JSON)
@@ -54,11 +59,18 @@ final class Document: @unchecked Sendable {
     var closed = false
     var lastSnapshot = Date()
     var snapshotDirty = false
+    /// Cells computed ahead while the document is finished and idle (nil: speculation is off).
+    let speculation: Speculation?
+    /// A round of speculation is queued (touched only on `queue`).
+    var speculationQueued = false
+    /// What getStatus shows of the speculated cells (published from `queue`).
+    let speculated = Locked<[SpeculatedCell]>([])
 
     init(uri: String, server: any DocumentServices) {
         self.uri = uri
         self.server = server
         queue = DispatchQueue(label: "clipascene.document")
+        speculation = server.cellBudget.limit > 0 ? Speculation(budget: server.cellBudget) : nil
     }
 
     func requireSession() throws -> SketchSession {
@@ -129,7 +141,69 @@ final class Document: @unchecked Sendable {
     var status: DocumentStatus {
         let p = published.current
         return DocumentStatus(uri: uri, busy: busy.current, step: p?.step ?? 0, totalSteps: p?.totalSteps ?? 0,
-                              loss: wireNumber(p?.loss), bestLoss: wireNumber(p?.bestLoss))
+                              loss: wireNumber(p?.loss), bestLoss: wireNumber(p?.bestLoss), speculatedCells: speculated.current)
+    }
+
+    // MARK: Speculation
+
+    /// On `queue`, after each request: when the document is finished and idle, queue a round of
+    /// speculation (after `delay` seconds). Requests sent meanwhile queue ahead of it.
+    func scheduleSpeculation(after delay: Double = 0) {
+        guard let speculation else { return }
+        // Cells computed for an earlier state (or a closed document) give their memory back now.
+        if let session, !closed { speculation.validate(against: session) } else { speculation.clear() }
+        publishSpeculation()
+        guard !speculationQueued, server.speculationAllowed, !closed, session?.isComplete == true else { return }
+        speculationQueued = true
+        queue.asyncAfter(deadline: .now() + delay) { [weak self] in self?.speculationRound() }
+    }
+
+    /// On `queue`: one step round of one cell (or making a new cell), only while no other job
+    /// holds or waits for the cores; then the next round is queued behind any request that came.
+    private func speculationRound() {
+        speculationQueued = false
+        guard let speculation, server.speculationAllowed, !closed, let session, session.isComplete else { return }
+        guard server.gate.acquireIfFree() else { return scheduleSpeculation(after: 0.05) }
+        var more = false
+        do {
+            defer { server.gate.release() }
+            let wake: @Sendable () -> Void = { [weak self] in
+                guard let document = self else { return }
+                document.queue.async { document.scheduleSpeculation() }
+            }
+            if let (cell, isNew) = try speculation.nextWork(around: session, wake: wake, make: { try makeCell($0, from: session) }) {
+                server.trace("speculation round fidelity \(cell.abstraction.fidelity) simplicity \(cell.abstraction.simplicity) \(uri)")
+                if !isNew { cell.step(2) }
+                more = true
+            }
+        } catch {
+            FileHandle.standardError.write(Data("clipascene serve: speculation for \(uri) stopped: \(error)\n".utf8))
+        }
+        publishSpeculation()
+        if more { scheduleSpeculation() }
+    }
+
+    /// A cell at `abstraction`: a copy of `current` moved to it when only simplicity differs
+    /// (what adopting it would continue or rewind), else a fresh session (a restart).
+    private func makeCell(_ abstraction: Abstraction, from current: SketchSession) throws -> SketchSession {
+        var sameRun = abstraction
+        sameRun.simplicity = current.abstraction.simplicity
+        if sameRun == current.abstraction {
+            let copy = try SketchSession.restore(try current.snapshot(), encoder: current.encoder)
+            try copy.adopt(abstraction)
+            return copy
+        }
+        return try SketchSession(photo: current.photo, subjectMask: current.subjectMask, background: current.background,
+                                 encoder: current.encoder, abstraction: abstraction)
+    }
+
+    /// On `queue`: getStatus's copy of the cells.
+    func publishSpeculation() {
+        let cells = speculation?.cells.map {
+            SpeculatedCell(fidelity: $0.abstraction.fidelity, simplicity: $0.abstraction.simplicity, step: $0.stepsDone,
+                           totalSteps: $0.totalSteps)
+        } ?? []
+        speculated.withLock { $0 = cells }
     }
 
     // MARK: Snapshots

@@ -153,9 +153,18 @@ extension Document {
         if let session {
             busy.withLock { $0 = "setAbstraction" }
             defer { busy.withLock { $0 = nil } }
-            change = try server.gate.run { try session.adopt(a) }
-            publish(session)
-            if change != .unchanged { server.gate.run { autosnapshot(session) } }
+            if let cell = speculation?.take(a, current: session) {
+                // Computed ahead while the document was idle: shown at once.
+                self.session = cell
+                speculation?.swapped(to: cell, keeping: session)
+                publishSpeculation()
+                change = cell.isComplete ? .ready : .continued
+            } else {
+                change = try server.gate.run { try session.adopt(a) }
+            }
+            guard let current = self.session else { throw server.unknownDocument(uri) }
+            publish(current)
+            if change != .unchanged { server.gate.run { autosnapshot(current) } }
         }
         return try AbstractionResult(abstraction: wireSettings(a), change: change.rawValue, step: session?.stepsDone ?? 0,
                                      totalSteps: session?.totalSteps ?? 0).json()

@@ -56,12 +56,19 @@ public final class Server: @unchecked Sendable {
     /// How long `exit` or the end of input after `shutdown` waits for the answers still owed.
     /// Shutdown cancels running work, which stops within a step, so this is only a bound.
     static let answerWait = 60.0
+    /// Set once the server stops (shutdown, SIGTERM, the end of input): no more speculation.
+    private let stopping = Locked(false)
+    /// The number of the next traced event (`ServerOptions.traceEvents`).
+    private let eventCount = Locked(0)
+    /// The cells all documents may compute ahead together (none with `--ordered`).
+    let cellBudget: CellBudget
 
     public init(options: ServerOptions, input: Int32 = 0, output: Int32 = 1) {
         self.options = options
         self.input = input
         writer = MessageWriter(fd: output, onBrokenPipe: { _exit(1) })
         state = StateFolder(path: options.stateDirectory, enabled: options.snapshots)
+        cellBudget = CellBudget(limit: options.ordered ? 0 : options.speculateCells)
         state.onHealthChange = { [weak self] error in
             // LSP's showMessage: editors show it to the user; 1 = error, 3 = info.
             let message = error.map { "clipascene: \($0). Automatic snapshots are not being saved." }
@@ -101,6 +108,7 @@ public final class Server: @unchecked Sendable {
                 }
             }
         }
+        stopping.withLock { $0 = true }
         if options.ordered {
             // A script of requests has ended: answer everything it queued, save, and succeed.
             waitForDocuments()
@@ -299,6 +307,7 @@ public final class Server: @unchecked Sendable {
             // Closing a document stops what is running or queued for it first; a new
             // abstraction supersedes a running step or matrix, so a slider answers at once.
             if method == "closeDocument" { cancelRequests(of: uri, except: id, reason: "the document was closed") }
+            trace("arrived \(method) \(uri)")
             if method == "setAbstraction" && !options.ordered {
                 cancelRequests(of: uri, except: id, methods: ["step", "runMatrix"], reason: "superseded by setAbstraction")
             }
@@ -317,7 +326,9 @@ public final class Server: @unchecked Sendable {
             defer {
                 _ = inFlight.withLock { $0.removeValue(forKey: id.text) }
                 finished(document)
+                document.scheduleSpeculation()
             }
+            trace("started \(method) \(uri)")
             if flag.isCancelled { return respond(id: id, error: flag.error("\(method) was cancelled before it started")) }
             answer(request) { try body() }
         }
@@ -490,6 +501,7 @@ public final class Server: @unchecked Sendable {
     /// Cancels every request, lets each document finish its current step, writes each
     /// document's latest state, and waits until the snapshots are on disk.
     func stopAndSave() {
+        stopping.withLock { $0 = true }
         inFlight.withLock { for entry in $0.values { entry.flag.cancel(.server("the server is shutting down")) } }
         for document in openDocuments { document.queue.sync { document.saveIfChanged() } }
         state.flush()
@@ -515,10 +527,20 @@ public final class Server: @unchecked Sendable {
     func status() -> Status {
         let error = state.lastError.current
         return Status(version: options.version, documents: openDocuments.filter(\.isVisible).map(\.status),
-                      maxDocuments: options.maxDocuments, stateDirectory: state.path, snapshots: SnapshotHealth(enabled: state.enabled, healthy: error == nil, error: error))
+                      maxDocuments: options.maxDocuments, speculateCells: cellBudget.limit, stateDirectory: state.path,
+                      snapshots: SnapshotHealth(enabled: state.enabled, healthy: error == nil, error: error))
     }
 }
 
 extension Server: DocumentServices {
     var snapshotInterval: Double { options.snapshotInterval }
+
+    var speculationAllowed: Bool { cellBudget.limit > 0 && !stopping.current }
+
+    /// One numbered line on stderr per event when `ServerOptions.traceEvents` is set.
+    func trace(_ event: @autoclosure () -> String) {
+        guard options.traceEvents else { return }
+        let n = eventCount.withLock { n -> Int in n += 1; return n }
+        FileHandle.standardError.write(Data("clipascene serve: event \(n): \(event())\n".utf8))
+    }
 }

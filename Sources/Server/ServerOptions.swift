@@ -23,6 +23,13 @@ public struct ServerOptions: Sendable {
     public var snapshotMaxAge: Double = 7 * 24 * 3600
     /// …then the oldest until the folder holds at most this many bytes.
     public var snapshotMaxBytes = 2 << 30
+    /// Cells finished, idle documents compute ahead (their abstractions' neighbours), all
+    /// documents together, each about 75 MB; 0 turns speculation off. Never with `ordered` (a
+    /// script's answers follow its requests alone).
+    public var speculateCells = 2
+    /// Each request's arrival and start and each round of speculation, numbered, on stderr
+    /// (`CLIPASCENE_TRACE_EVENTS=1`): the order of events, for tests.
+    public var traceEvents = ProcessInfo.processInfo.environment["CLIPASCENE_TRACE_EVENTS"] == "1"
 
     public init() {}
 }

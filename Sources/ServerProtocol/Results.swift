@@ -219,15 +219,31 @@ public struct DocumentStatus: WireType, CaseIterableKeys {
     public var step, totalSteps: Int
     @Nullable public var loss: Double?
     @Nullable public var bestLoss: Double?
+    /// The cells computed ahead while the document is finished and idle (speculation).
+    public var speculatedCells: [SpeculatedCell]
 
-    public enum CodingKeys: String, CodingKey, CaseIterable { case uri, busy, step, totalSteps, loss, bestLoss }
+    public enum CodingKeys: String, CodingKey, CaseIterable { case uri, busy, step, totalSteps, loss, bestLoss, speculatedCells }
 
-    public init(uri: String, busy: String?, step: Int, totalSteps: Int, loss: Double?, bestLoss: Double?) {
+    public init(uri: String, busy: String?, step: Int, totalSteps: Int, loss: Double?, bestLoss: Double?,
+                speculatedCells: [SpeculatedCell] = []) {
         self.uri = uri
         self.busy = busy
         (self.step, self.totalSteps) = (step, totalSteps)
         self.loss = loss
         self.bestLoss = bestLoss
+        self.speculatedCells = speculatedCells
+    }
+}
+
+/// A cell computed ahead: its abstraction's fidelity and simplicity (the rest are the
+/// document's) and how far it is (`step == totalSteps`: a `setAbstraction` onto it is `ready`).
+public struct SpeculatedCell: WireType, CaseIterableKeys {
+    public var fidelity, simplicity, step, totalSteps: Int
+
+    public enum CodingKeys: String, CodingKey, CaseIterable { case fidelity, simplicity, step, totalSteps }
+
+    public init(fidelity: Int, simplicity: Int, step: Int, totalSteps: Int) {
+        (self.fidelity, self.simplicity, self.step, self.totalSteps) = (fidelity, simplicity, step, totalSteps)
     }
 }
 
@@ -239,13 +255,17 @@ public struct Status: WireType, CaseIterableKeys {
     public var snapshots: SnapshotHealth
     /// How many documents may be open at once (`--max-documents`).
     public var maxDocuments: Int
+    /// Cells each finished document may compute ahead, about 75 MB each (`--speculate-cells`; 0: off).
+    public var speculateCells: Int
 
-    public enum CodingKeys: String, CodingKey, CaseIterable { case version, documents, maxDocuments, stateDirectory, snapshots }
+    public enum CodingKeys: String, CodingKey, CaseIterable { case version, documents, maxDocuments, speculateCells, stateDirectory, snapshots }
 
-    public init(version: String, documents: [DocumentStatus], maxDocuments: Int, stateDirectory: String, snapshots: SnapshotHealth) {
+    public init(version: String, documents: [DocumentStatus], maxDocuments: Int, speculateCells: Int, stateDirectory: String,
+                snapshots: SnapshotHealth) {
         self.version = version
         self.documents = documents
         self.maxDocuments = maxDocuments
+        self.speculateCells = speculateCells
         self.stateDirectory = stateDirectory
         self.snapshots = snapshots
     }

@@ -20,6 +20,9 @@ public enum AbstractionChange: String, Sendable, Codable {
     /// Fidelity, strokes, seed, learning rate, views or depth changed, or fewer fidelity
     /// steps were asked for: the sketch starts again.
     case restarted
+    /// The drawing at the new abstraction was computed ahead while the document was idle (the
+    /// server's speculation) and is shown at once, finished.
+    case ready
 }
 
 /// One document's sketch, run incrementally: load → step(n) → SVG at any time, and a snapshot

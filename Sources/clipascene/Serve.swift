@@ -39,6 +39,9 @@ struct Serve: ParsableCommand {
     @Option(help: "…then the oldest until the state folder holds at most this many megabytes.")
     var snapshotMaxMegabytes: Int = 2048
 
+    @Option(help: "Cells finished documents compute ahead while idle (simplicity and fidelity ±1), all documents together, about 75 MB each; 0 turns speculation off.")
+    var speculateCells: Int = ServerOptions().speculateCells
+
     @Flag(help: "For scripts piped in: answer every request of a document in the order sent (getSVG after a step sees that step); at the end of input finish everything queued and exit 0.")
     var ordered = false
 
@@ -49,6 +52,7 @@ struct Serve: ParsableCommand {
         guard snapshotMaxAgeDays >= 0, snapshotMaxAgeDays.isFinite, (0...(1 << 30)).contains(snapshotMaxMegabytes) else {
             throw ValidationError("--snapshot-max-age-days must be ≥ 0 and --snapshot-max-megabytes 0…\(1 << 30)")
         }
+        guard (0...16).contains(speculateCells) else { throw ValidationError("--speculate-cells must be 0…16, got \(speculateCells)") }
         guard snapshotInterval >= 0, snapshotInterval.isFinite else {
             throw ValidationError("--snapshot-interval must be ≥ 0 seconds, got \(snapshotInterval)")
         }
@@ -63,6 +67,7 @@ struct Serve: ParsableCommand {
         options.snapshotInterval = snapshotInterval
         options.checkpointDirectory = checkpoints
         options.ordered = ordered
+        options.speculateCells = speculateCells
         options.snapshots = !noSnapshots
         options.snapshotMaxAge = snapshotMaxAgeDays * 24 * 3600
         options.snapshotMaxBytes = snapshotMaxMegabytes << 20

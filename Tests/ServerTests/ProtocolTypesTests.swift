@@ -66,6 +66,7 @@ final class ProtocolTypesTests: XCTestCase {
     func testNestedTypesAndNotificationsAgree() throws {
         XCTAssertEqual(Set(AbstractionSettings.wireNames), properties(schemas["Abstraction"]).all)
         XCTAssertEqual(Set(DocumentStatus.wireNames), properties(schemas["DocumentStatus"]).all)
+        XCTAssertEqual(Set(SpeculatedCell.wireNames), properties(schemas["SpeculatedCell"]).all)
         let status = try method("getStatus")["result"]?["schema"]
         XCTAssertEqual(Set(SnapshotHealth.wireNames), properties(status?["properties"]?["snapshots"]).all)
         let matrix = try method("runMatrix")["result"]?["schema"]

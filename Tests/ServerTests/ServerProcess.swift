@@ -18,12 +18,14 @@ final class ServerProcess: @unchecked Sendable {
     private(set) var schemaProblems: [String] = []
     private(set) var stderrText = ""
 
-    init(framing: Framing = .headers, arguments: [String] = [], stateDirectory: String? = nil) throws {
+    init(framing: Framing = .headers, arguments: [String] = [], stateDirectory: String? = nil,
+         environment: [String: String] = [:]) throws {
         signal(SIGPIPE, SIG_IGN)
         self.framing = framing
         self.stateDirectory = stateDirectory ?? NSTemporaryDirectory() + "clipascene-state-\(UUID().uuidString)"
         process.executableURL = URL(fileURLWithPath: try clipasceneBinary())
         process.arguments = ["serve", "--state-dir", self.stateDirectory] + arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         process.standardInput = input
         process.standardOutput = output
         process.standardError = errors
