@@ -10,10 +10,7 @@ final class InteractiveBenchTests: XCTestCase {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("interactive-\(UUID())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        var image = RGBImage(width: 64, height: 48)
-        for y in 0..<48 { for x in 0..<64 { for c in 0..<3 { image[c, x, y] = abs(x - 32) < 12 && abs(y - 24) < 10 ? 0.1 : 0.9 } } }
-        let photo = dir.appendingPathComponent("box.png").path
-        try ImageFile.writePNG(image, to: photo)
+        let photo = try writeBoxPhoto(in: dir)
         let r = try runCLI(["bench", "interactive", photo, "--iterations", "2", "--simplicity-iterations", "1", "--idle", "0",
                             "--baseline", try clipasceneBinary()])
         XCTAssertEqual(r.status, 0, r.stderr)

@@ -9,10 +9,7 @@ final class QualityBenchTests: XCTestCase {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("quality-\(UUID())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        var image = RGBImage(width: 64, height: 48)
-        for y in 0..<48 { for x in 0..<64 { for c in 0..<3 { image[c, x, y] = abs(x - 32) < 12 && abs(y - 24) < 10 ? 0.1 : 0.9 } } }
-        let photo = dir.appendingPathComponent("box.png").path
-        try ImageFile.writePNG(image, to: photo)
+        let photo = try writeBoxPhoto(in: dir)
         let r = try runCLI(["bench", "quality", photo, "--iterations", "2", "--out", dir.appendingPathComponent("q").path])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("| photo | precision px | recall px | ink | dots | left out | s |"), r.stdout)
