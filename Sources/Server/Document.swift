@@ -189,7 +189,7 @@ final class Document: @unchecked Sendable {
         var sameRun = abstraction
         sameRun.simplicity = current.abstraction.simplicity
         if sameRun == current.abstraction {
-            let copy = try SketchSession.restore(try current.snapshot(), encoder: current.encoder)
+            let copy = current.copy()
             try copy.adopt(abstraction)
             return copy
         }

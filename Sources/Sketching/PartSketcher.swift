@@ -72,6 +72,19 @@ public final class PartSketcher: @unchecked Sendable {
         bestStrokes = initialStrokes
     }
 
+    /// An independent copy of this part's state, sharing what never changes (the target, its
+    /// features, the encoder): it steps on its own exactly as this part would.
+    public func copy() -> PartSketcher { PartSketcher(copying: self) }
+
+    private init(copying p: PartSketcher) {
+        (width, height, settings, target, encoder) = (p.width, p.height, p.settings, p.target, p.encoder)
+        (normalisation, channelNormalisedLoss, framing) = (p.normalisation, p.channelNormalisedLoss, p.framing)
+        (initialStrokes, mlpInput, cleanTargetFeatures) = (p.initialStrokes, p.mlpInput, p.cleanTargetFeatures)
+        (mlp, adam, rng, simplicity) = (p.mlp, p.adam, p.rng, p.simplicity)
+        (step, lastLoss, bestLoss, lastTotalLoss) = (p.step, p.lastLoss, p.bestLoss, p.lastTotalLoss)
+        (bestStrokes, lastBlockLosses, timings) = (p.bestStrokes, p.lastBlockLosses, p.timings)
+    }
+
     /// Draws at `halfWidth` from now on, keeping everything learned: the strokes keep their
     /// places, the kept best drawing and a level's selected drawings are redrawn at the new
     /// width (a width drawn by the simplicity axis keeps its fraction of the base width), and

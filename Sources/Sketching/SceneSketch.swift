@@ -68,6 +68,15 @@ public final class SceneSketch: @unchecked Sendable {
 
     public var parts: [PartSketcher] { [foreground, background].compactMap { $0 } }
 
+    /// An independent copy: the parts' states copied, the prepared targets shared.
+    public func copy() -> SceneSketch { SceneSketch(copying: self) }
+
+    private init(copying s: SceneSketch) {
+        (photo, canvasWidth, canvasHeight, subject) = (s.photo, s.canvasWidth, s.canvasHeight, s.subject)
+        (foregroundTarget, backgroundTarget, objectResize, outsideSubjectPNG) = (s.foregroundTarget, s.backgroundTarget, s.objectResize, s.outsideSubjectPNG)
+        (foreground, background) = (s.foreground?.copy(), s.background.copy())
+    }
+
     /// Moves both parts to simplicity level `level` (1…7): ratio r₁·2^(−level·div), with each
     /// part's division factor (docs/algorithm.md §5).
     public func beginSimplicity(level: Int) {

@@ -57,6 +57,16 @@ public final class SketchSession: @unchecked Sendable {
                             abstraction: abstraction)
     }
 
+    /// An independent copy of the whole state, without preparing anything again: stepping or
+    /// adopting it draws what this session would (the server computes cells ahead on copies).
+    public func copy() -> SketchSession { SketchSession(copying: self) }
+
+    private init(copying s: SketchSession) {
+        (photo, subjectMask, background, abstraction) = (s.photo, s.subjectMask, s.background, s.abstraction)
+        (scene, encoder, profile, fidelityEnd) = (s.scene.copy(), s.encoder, s.profile, s.fidelityEnd)
+        (lastPart, encodedImageCache, partsSideBySide) = (s.lastPart, s.encodedImageCache, s.partsSideBySide)
+    }
+
     /// Switches to `new`, keeping what was learned where the algorithm allows (see `AbstractionChange`).
     /// More fidelity or simplicity steps per part continue the run instead of starting again:
     /// the parts are independent, so the result is what a run with the new schedule from the

@@ -151,6 +151,40 @@ final class SketchSessionTests: XCTestCase {
         XCTAssertEqual(Set(live.scene.drawing.background.map(\.halfWidth)), [3])
     }
 
+    /// A copy steps on its own: it draws what the original would, and stepping it leaves the
+    /// original where it was.
+    func testACopyStepsOnItsOwn() throws {
+        let (encoder, photo, mask) = try inputs()
+        let original = try SketchSession(photo: photo, subjectMask: mask, encoder: encoder, abstraction: smallAbstraction())
+        original.step(7)
+        func state(_ s: SketchSession) throws -> (svg: String, steps: [Int], networks: [[Float]]) {
+            var networks: [[Float]] = []
+            for part in s.scene.parts {
+                let points = part.pointsNetwork
+                networks += [points.mlp.parameters, points.optimiser.m, points.optimiser.v]
+                if let widths = part.widthNetwork { networks += [widths.mlp.parameters, widths.optimiser.m, widths.optimiser.v] }
+            }
+            return (try s.scene.drawing.combinedSVG().xml(), s.scene.parts.map(\.step), networks)
+        }
+        let before = try state(original)
+        let copy = original.copy()
+        copy.step(100)
+        XCTAssertTrue(copy.isComplete)
+        XCTAssertEqual(original.stepsDone, 7)
+        let after = try state(original)
+        XCTAssertEqual(after.svg, before.svg)
+        XCTAssertEqual(after.steps, before.steps)
+        XCTAssertTrue(after.networks == before.networks, "stepping the copy left the original's networks alone")
+        original.step(100)
+        XCTAssertEqual(try copy.scene.drawing.combinedSVG().xml(), try original.scene.drawing.combinedSVG().xml())
+        // The copy keeps the fidelity phase's end: it rewinds like the original.
+        var none = smallAbstraction()
+        none.simplicity = 0
+        XCTAssertEqual(try copy.adopt(none), .rewound)
+        XCTAssertEqual(try original.adopt(none), .rewound)
+        XCTAssertEqual(try copy.scene.drawing.combinedSVG().xml(), try original.scene.drawing.combinedSVG().xml())
+    }
+
     /// Cancellation is checked between rounds, so both parts stop within one step of each other.
     func testCancellationStopsBetweenSteps() throws {
         let (encoder, photo, mask) = try inputs()
