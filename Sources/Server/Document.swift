@@ -193,8 +193,7 @@ final class Document: @unchecked Sendable {
             try copy.adopt(abstraction)
             return copy
         }
-        return try SketchSession(photo: current.photo, subjectMask: current.subjectMask, background: current.background,
-                                 encoder: current.encoder, abstraction: abstraction)
+        return current.startedAgain(at: abstraction)
     }
 
     /// On `queue`: getStatus's copy of the cells.

@@ -70,9 +70,14 @@ public struct AbstractionMatrix: Sendable {
         var cells: [Cell] = []
         var done = 0
         var total = 0
+        var previous: SketchSession?
         for fidelity in fidelities {
-            let session = try SketchSession(photo: photo, subjectMask: subjectMask, background: background,
-                                            encoder: encoder, abstraction: abstraction(fidelity: fidelity))
+            // Rows chain (each simplicity level goes on from the one before, in one session);
+            // columns start again, but from the first column's prepared targets and strokes.
+            let session = try previous?.startedAgain(at: abstraction(fidelity: fidelity))
+                ?? SketchSession(photo: photo, subjectMask: subjectMask, background: background,
+                                 encoder: encoder, abstraction: abstraction(fidelity: fidelity))
+            previous = session
             if total == 0 { total = session.totalSteps * fidelities.count }
             let base = done
             for level in 0...(simplicities.last ?? 0) {

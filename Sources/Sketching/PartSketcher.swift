@@ -21,6 +21,8 @@ public final class PartSketcher: @unchecked Sendable {
     var mlp: MLP
     var adam: Adam
     var rng: SeededRandom
+    /// The generator as the first step found it (after placing the first strokes).
+    let startRandom: SeededRandom
     let cleanTargetFeatures: [Int: FeatureMap]
     public internal(set) var step = 0
     public internal(set) var lastLoss: Float = .infinity
@@ -67,6 +69,7 @@ public final class PartSketcher: @unchecked Sendable {
         mlp = MLP(sizes: [n, 1000, 1000, n], initialisation: .pytorchDefault, seed: settings.seed &+ 17)
         adam = Adam(count: mlp.parameters.count, learningRate: settings.learningRate)
         rng = random
+        startRandom = random
         let trace = encoder.encode(framing.frame(normalisation.normalise(target)), through: settings.layers.deepest, keepTrace: false)
         cleanTargetFeatures = Dictionary(uniqueKeysWithValues: settings.layers.weights.keys.map { ($0, trace.features(at: $0)) })
         bestStrokes = initialStrokes
@@ -80,9 +83,18 @@ public final class PartSketcher: @unchecked Sendable {
         (width, height, settings, target, encoder) = (p.width, p.height, p.settings, p.target, p.encoder)
         (normalisation, channelNormalisedLoss, framing) = (p.normalisation, p.channelNormalisedLoss, p.framing)
         (initialStrokes, mlpInput, cleanTargetFeatures) = (p.initialStrokes, p.mlpInput, p.cleanTargetFeatures)
-        (mlp, adam, rng, simplicity) = (p.mlp, p.adam, p.rng, p.simplicity)
+        (mlp, adam, rng, startRandom, simplicity) = (p.mlp, p.adam, p.rng, p.startRandom, p.simplicity)
         (step, lastLoss, bestLoss, lastTotalLoss) = (p.step, p.lastLoss, p.bestLoss, p.lastTotalLoss)
         (bestStrokes, lastBlockLosses, timings) = (p.bestStrokes, p.lastBlockLosses, p.timings)
+    }
+
+    /// A part that starts again under `settings` from this part's first strokes and generator,
+    /// sharing its target: what a part built anew from the same photo draws, without finding
+    /// the saliency and placing the strokes again. Only settings that do not place the first
+    /// strokes may differ (not the stroke count or the seed: `SceneSketch.restarted` checks).
+    func restarted(with settings: PartSettings) -> PartSketcher {
+        let strokes = initialStrokes.map { var s = $0; s.halfWidth = settings.halfWidth; return s }
+        return PartSketcher(target: target, encoder: encoder, settings: settings, initialStrokes: strokes, random: startRandom)
     }
 
     /// Draws at `halfWidth` from now on, keeping everything learned: the strokes keep their

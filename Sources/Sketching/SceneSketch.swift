@@ -68,6 +68,21 @@ public final class SceneSketch: @unchecked Sendable {
 
     public var parts: [PartSketcher] { [foreground, background].compactMap { $0 } }
 
+    /// The same photo under `abstraction`, started again: what a new scene would be, without
+    /// preparing the targets, saliency and first strokes again when they do not change (same
+    /// stroke count and seed: a change of fidelity, width, schedule, views or learning rate);
+    /// nil when they would.
+    public func restarted(with abstraction: Abstraction, previous: Abstraction, profile: EncoderProfile) -> SceneSketch? {
+        guard abstraction.strokes == previous.strokes, abstraction.seed == previous.seed else { return nil }
+        return SceneSketch(restarting: self, settings: abstraction.resolve(profile))
+    }
+
+    private init(restarting s: SceneSketch, settings: (foreground: PartSettings, background: PartSettings)) {
+        (photo, canvasWidth, canvasHeight, subject) = (s.photo, s.canvasWidth, s.canvasHeight, s.subject)
+        (foregroundTarget, backgroundTarget, objectResize, outsideSubjectPNG) = (s.foregroundTarget, s.backgroundTarget, s.objectResize, s.outsideSubjectPNG)
+        (foreground, background) = (s.foreground?.restarted(with: settings.foreground), s.background.restarted(with: settings.background))
+    }
+
     /// An independent copy: the parts' states copied, the prepared targets shared.
     public func copy() -> SceneSketch { SceneSketch(copying: self) }
 

@@ -57,13 +57,26 @@ public final class SketchSession: @unchecked Sendable {
                             abstraction: abstraction)
     }
 
+    /// A new session of this photo at `new`, from step 0: what `SketchSession(photo:…)` gives,
+    /// reusing the prepared targets and first strokes where `new` keeps them (see
+    /// `SceneSketch.restarted`). Speculation starts its fidelity cells this way.
+    public func startedAgain(at new: Abstraction) -> SketchSession {
+        let scene = scene.restarted(with: new, previous: abstraction, profile: profile)
+            ?? SceneSketch(photo: photo, subjectMask: subjectMask, background: background, encoder: encoder, abstraction: new)
+        let session = SketchSession(copying: self, scene: scene)
+        session.abstraction = new
+        session.fidelityEnd = nil
+        session.lastPart = nil
+        return session
+    }
+
     /// An independent copy of the whole state, without preparing anything again: stepping or
     /// adopting it draws what this session would (the server computes cells ahead on copies).
     public func copy() -> SketchSession { SketchSession(copying: self) }
 
-    private init(copying s: SketchSession) {
+    private init(copying s: SketchSession, scene: SceneSketch? = nil) {
         (photo, subjectMask, background, abstraction) = (s.photo, s.subjectMask, s.background, s.abstraction)
-        (scene, encoder, profile, fidelityEnd) = (s.scene.copy(), s.encoder, s.profile, s.fidelityEnd)
+        (self.scene, encoder, profile, fidelityEnd) = (scene ?? s.scene.copy(), s.encoder, s.profile, s.fidelityEnd)
         (lastPart, encodedImageCache, partsSideBySide) = (s.lastPart, s.encodedImageCache, s.partsSideBySide)
     }
 
@@ -82,9 +95,8 @@ public final class SketchSession: @unchecked Sendable {
         sameRun.simplicityIterations = old.simplicityIterations
         sameRun.strokeWidth = old.strokeWidth
         guard sameRun == old, new.iterations >= old.iterations else {
+            scene = startedAgain(at: new).scene
             abstraction = new
-            scene = SceneSketch(photo: photo, subjectMask: subjectMask, background: background, encoder: encoder,
-                                abstraction: new)
             fidelityEnd = nil
             return .restarted
         }

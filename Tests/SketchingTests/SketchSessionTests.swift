@@ -185,6 +185,27 @@ final class SketchSessionTests: XCTestCase {
         XCTAssertEqual(try copy.scene.drawing.combinedSVG().xml(), try original.scene.drawing.combinedSVG().xml())
     }
 
+    /// A restart that keeps the stroke count and seed reuses the prepared targets and first
+    /// strokes, and draws what a session prepared anew draws (fidelity and width here).
+    func testARestartReusingThePreparationDrawsWhatANewSessionDraws() throws {
+        let (encoder, photo, mask) = try inputs()
+        var other = smallAbstraction()
+        other.fidelity = 2
+        other.strokeWidth = 5
+        other.simplicity = 0
+        let fresh = try SketchSession(photo: photo, subjectMask: mask, encoder: encoder, abstraction: other)
+        fresh.step(100)
+        let moved = try SketchSession(photo: photo, subjectMask: mask, encoder: encoder, abstraction: smallAbstraction())
+        moved.step(100)
+        XCTAssertEqual(try moved.adopt(other), .restarted)
+        XCTAssertEqual(moved.stepsDone, 0)
+        moved.step(100)
+        XCTAssertEqual(try moved.scene.drawing.combinedSVG().xml(), try fresh.scene.drawing.combinedSVG().xml())
+        let ahead = try SketchSession(photo: photo, subjectMask: mask, encoder: encoder, abstraction: smallAbstraction()).startedAgain(at: other)
+        ahead.step(100)
+        XCTAssertEqual(try ahead.scene.drawing.combinedSVG().xml(), try fresh.scene.drawing.combinedSVG().xml())
+    }
+
     /// Cancellation is checked between rounds, so both parts stop within one step of each other.
     func testCancellationStopsBetweenSteps() throws {
         let (encoder, photo, mask) = try inputs()
