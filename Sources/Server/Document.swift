@@ -183,17 +183,12 @@ final class Document: @unchecked Sendable {
         if more { scheduleSpeculation() }
     }
 
-    /// A cell at `abstraction`: a copy of `current` moved to it when only simplicity differs
-    /// (what adopting it would continue or rewind), else a fresh session (a restart).
+    /// A cell at `abstraction`: a copy of `current` that adopted it, so a cell is by
+    /// construction what adopting it would give (continued, rewound or started again).
     private func makeCell(_ abstraction: Abstraction, from current: SketchSession) throws -> SketchSession {
-        var sameRun = abstraction
-        sameRun.simplicity = current.abstraction.simplicity
-        if sameRun == current.abstraction {
-            let copy = current.copy()
-            try copy.adopt(abstraction)
-            return copy
-        }
-        return current.startedAgain(at: abstraction)
+        let copy = current.copy()
+        try copy.adopt(abstraction)
+        return copy
     }
 
     /// On `queue`: getStatus's copy of the cells.

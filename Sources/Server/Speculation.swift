@@ -117,6 +117,4 @@ final class CellBudget: @unchecked Sendable {
         let wake = waiting.withLock { w -> [@Sendable () -> Void] in defer { w = [] }; return w }
         for w in wake { w() }
     }
-
-    var cellsHeld: Int { held.current }
 }

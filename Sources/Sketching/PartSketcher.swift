@@ -93,8 +93,8 @@ public final class PartSketcher: @unchecked Sendable {
     /// the saliency and placing the strokes again. Only settings that do not place the first
     /// strokes may differ (not the stroke count or the seed: `SceneSketch.restarted` checks).
     func restarted(with settings: PartSettings) -> PartSketcher {
-        let strokes = initialStrokes.map { var s = $0; s.halfWidth = settings.halfWidth; return s }
-        return PartSketcher(target: target, encoder: encoder, settings: settings, initialStrokes: strokes, random: startRandom)
+        PartSketcher(target: target, encoder: encoder, settings: settings, initialStrokes: initialStrokes.atHalfWidth(settings.halfWidth),
+                     random: startRandom)
     }
 
     /// Draws at `halfWidth` from now on, keeping everything learned: the strokes keep their
@@ -107,8 +107,8 @@ public final class PartSketcher: @unchecked Sendable {
         let scale = halfWidth / settings.halfWidth
         settings.halfWidth = halfWidth
         func rescaled(_ strokes: [Stroke]) -> [Stroke] { strokes.map { var s = $0; s.halfWidth *= scale; return s } }
-        initialStrokes = initialStrokes.map { var s = $0; s.halfWidth = halfWidth; return s }
-        bestStrokes = bestStrokes.map { var s = $0; s.halfWidth = halfWidth; return s }
+        initialStrokes = initialStrokes.atHalfWidth(halfWidth)
+        bestStrokes = bestStrokes.atHalfWidth(halfWidth)
         if var simp = simplicity {
             simp.selected = simp.selected.map(rescaled)
             simp.evaluations = simp.evaluations.map { LevelEvaluation(losses: $0.losses, drawing: rescaled($0.drawing)) }
@@ -206,6 +206,11 @@ public final class PartSketcher: @unchecked Sendable {
             bestStrokes = strokes
         }
     }
+}
+
+extension Array where Element == Stroke {
+    /// The same strokes, every one at `halfWidth` (a part's base width).
+    func atHalfWidth(_ halfWidth: Float) -> [Stroke] { map { var s = $0; s.halfWidth = halfWidth; return s } }
 }
 
 extension FeatureMap {

@@ -74,22 +74,19 @@ public final class SceneSketch: @unchecked Sendable {
     /// nil when they would.
     public func restarted(with abstraction: Abstraction, previous: Abstraction, profile: EncoderProfile) -> SceneSketch? {
         guard abstraction.strokes == previous.strokes, abstraction.seed == previous.seed else { return nil }
-        return SceneSketch(restarting: self, settings: abstraction.resolve(profile))
-    }
-
-    private init(restarting s: SceneSketch, settings: (foreground: PartSettings, background: PartSettings)) {
-        (photo, canvasWidth, canvasHeight, subject) = (s.photo, s.canvasWidth, s.canvasHeight, s.subject)
-        (foregroundTarget, backgroundTarget, objectResize, outsideSubjectPNG) = (s.foregroundTarget, s.backgroundTarget, s.objectResize, s.outsideSubjectPNG)
-        (foreground, background) = (s.foreground?.restarted(with: settings.foreground), s.background.restarted(with: settings.background))
+        let settings = abstraction.resolve(profile)
+        return SceneSketch(sharing: self, foreground: foreground?.restarted(with: settings.foreground),
+                           background: background.restarted(with: settings.background))
     }
 
     /// An independent copy: the parts' states copied, the prepared targets shared.
-    public func copy() -> SceneSketch { SceneSketch(copying: self) }
+    public func copy() -> SceneSketch { SceneSketch(sharing: self, foreground: foreground?.copy(), background: background.copy()) }
 
-    private init(copying s: SceneSketch) {
+    /// `s`'s photo and prepared targets with other parts.
+    private init(sharing s: SceneSketch, foreground: PartSketcher?, background: PartSketcher) {
         (photo, canvasWidth, canvasHeight, subject) = (s.photo, s.canvasWidth, s.canvasHeight, s.subject)
         (foregroundTarget, backgroundTarget, objectResize, outsideSubjectPNG) = (s.foregroundTarget, s.backgroundTarget, s.objectResize, s.outsideSubjectPNG)
-        (foreground, background) = (s.foreground?.copy(), s.background.copy())
+        (self.foreground, self.background) = (foreground, background)
     }
 
     /// Moves both parts to simplicity level `level` (1…7): ratio r₁·2^(−level·div), with each

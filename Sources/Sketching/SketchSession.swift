@@ -61,13 +61,16 @@ public final class SketchSession: @unchecked Sendable {
     /// reusing the prepared targets and first strokes where `new` keeps them (see
     /// `SceneSketch.restarted`). Speculation starts its fidelity cells this way.
     public func startedAgain(at new: Abstraction) -> SketchSession {
-        let scene = scene.restarted(with: new, previous: abstraction, profile: profile)
-            ?? SceneSketch(photo: photo, subjectMask: subjectMask, background: background, encoder: encoder, abstraction: new)
-        let session = SketchSession(copying: self, scene: scene)
+        let session = SketchSession(copying: self, scene: sceneStartedAgain(at: new))
         session.abstraction = new
         session.fidelityEnd = nil
         session.lastPart = nil
         return session
+    }
+
+    private func sceneStartedAgain(at new: Abstraction) -> SceneSketch {
+        scene.restarted(with: new, previous: abstraction, profile: profile)
+            ?? SceneSketch(photo: photo, subjectMask: subjectMask, background: background, encoder: encoder, abstraction: new)
     }
 
     /// An independent copy of the whole state, without preparing anything again: stepping or
@@ -95,7 +98,7 @@ public final class SketchSession: @unchecked Sendable {
         sameRun.simplicityIterations = old.simplicityIterations
         sameRun.strokeWidth = old.strokeWidth
         guard sameRun == old, new.iterations >= old.iterations else {
-            scene = startedAgain(at: new).scene
+            scene = sceneStartedAgain(at: new)
             abstraction = new
             fidelityEnd = nil
             return .restarted

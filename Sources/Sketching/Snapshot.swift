@@ -242,7 +242,7 @@ extension PartSketcher {
         bestLoss = h.bestLoss
         lastTotalLoss = h.lastTotalLoss
         // Kept at the base width: the state saved when the fidelity phase ended may predate a width change.
-        bestStrokes = h.bestStrokes.map { var s = $0; s.halfWidth = settings.halfWidth; return s }
+        bestStrokes = h.bestStrokes.atHalfWidth(settings.halfWidth)
         lastBlockLosses = (h.lastBlockLosses ?? []).filter(\.isFinite)
         if let s = h.simplicity {
             beginSimplicity(ratio: s.ratio, inputHalfWidth: s.inputHalfWidth)
